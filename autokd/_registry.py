@@ -104,6 +104,9 @@ class Registry(Generic[T]):
         ranges = getattr(obj, "search_defaults", None)
         if isinstance(ranges, dict) and ranges:
             line += "\n      search: " + ", ".join(f"{k} {_range(d)}" for k, d in ranges.items())
+        knobs = getattr(obj, "knobs", None)  # a model family's legal width and depth
+        if isinstance(knobs, dict) and knobs:
+            line += "\n      knobs: " + "; ".join(f"{k} {v}" for k, v in knobs.items())
         return line
 
     def __contains__(self, name: object) -> bool:

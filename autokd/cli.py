@@ -48,16 +48,28 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--seeds", default=None, help="comma-separated seeds (default: recipe's)")
     train.add_argument("--epochs", type=int, help="override optim.epochs")
     train.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
-    train.add_argument(
+    baseline = train.add_mutually_exclusive_group()
+    baseline.add_argument(
         "--no-distill",
         action="store_true",
         help="same student and training with alpha 0 and no terms (baseline)",
+    )
+    baseline.add_argument(
+        "--compare",
+        action="store_true",
+        help="also train the no-distillation and KD (T=4, alpha=0.9) baselines on the same "
+        "seeds and epochs, and print the three side by side",
     )
 
     export = sub.add_parser("export", help="write the best trial's recipe")
     export.add_argument("study", type=Path)
     export.add_argument("-o", "--output", type=Path, required=True)
     export.add_argument("--storage")
+    export.add_argument(
+        "--as-searched",
+        action="store_true",
+        help="keep the searched training (ignore the study file's `final` section)",
+    )
 
     report = sub.add_parser("report", help="importances, tables and plots of a study")
     report.add_argument("study", type=Path)
@@ -155,33 +167,54 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from autokd.engine import resolve_device
-    from autokd.engine import train_recipe
     from autokd.recipe import Recipe
 
     recipe = Recipe.from_yaml(args.recipe)
     seeds = _seeds(args.seeds, recipe.seed)
     if args.epochs is not None and args.epochs < 1:
         raise ConfigError("--epochs", "an integer >= 1", str(args.epochs))
-    if args.no_distill:
-        recipe = recipe.without_distillation()
     device = resolve_device(args.device, key="--device")
+    if args.no_distill:
+        runs = {"no distillation (baseline)": recipe.without_distillation()}
+    else:
+        runs = {"distilled": recipe}
+    if args.compare:
+        runs["no distillation"] = recipe.without_distillation()
+        runs["KD T=4 alpha=0.9"] = recipe.with_standard_kd()
+    results = {name: _train_seeds(name, r, seeds, args.epochs, device) for name, r in runs.items()}
+    print(f"{args.recipe}, {len(seeds)} seed(s) {','.join(map(str, seeds))}:")
+    width = max(len(name) for name in results)
+    for name, (vals, tests) in results.items():
+        print(f"  {name:{width}s}  val_acc {_mean_std(vals)}  test_acc {_mean_std(tests)}")
+    if args.compare:
+        ours = results["distilled"][1]
+        for name in list(results)[1:]:
+            diffs = [a - b for a, b in zip(ours, results[name][1], strict=True)]
+            print(f"  distilled - {name}: test_acc {_mean_std(diffs, signed=True)} (paired)")
+    return 0
+
+
+def _train_seeds(name, recipe, seeds, epochs, device) -> tuple[list[float], list[float]]:
+    from autokd.engine import train_recipe
+
     vals, tests = [], []
     for seed in seeds:
-        run = recipe.with_overrides(seed=seed, epochs=args.epochs)
+        run = recipe.with_overrides(seed=seed, epochs=epochs)
         result = train_recipe(run, device=device, evaluate_test=True)
         vals.append(result.val_acc)
         tests.append(result.test_acc)
         print(
-            f"seed {seed}: val_acc {result.val_acc:.4f}  test_acc {result.test_acc:.4f}"
-            f"  ({result.seconds:.1f} s)"
+            f"[{name}] seed {seed}: val_acc {result.val_acc:.4f}  test_acc "
+            f"{result.test_acc:.4f}  ({result.seconds:.1f} s, student params "
+            f"{result.student_params:,}, loss parts {result.extra_params:,})"
         )
-    print(f"student params {result.student_params:,}, extra (loss parts) {result.extra_params:,}")
-    what = "no distillation (baseline)" if args.no_distill else "distilled"
-    print(f"{args.recipe} [{what}], {len(seeds)} seed(s):")
-    for name, values in (("val_acc", vals), ("test_acc", tests)):
-        std = statistics.stdev(values) if len(values) > 1 else 0.0
-        print(f"  {name:8s} {statistics.fmean(values):.4f} ± {std:.4f} (mean ± sample std)")
-    return 0
+    return vals, tests
+
+
+def _mean_std(values: list[float], *, signed: bool = False) -> str:
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    mean = f"{statistics.fmean(values):+.4f}" if signed else f"{statistics.fmean(values):.4f}"
+    return f"{mean} ± {std:.4f}"
 
 
 def _seeds(text: str | None, default: int) -> list[int]:
@@ -200,7 +233,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from autokd.config import StudyConfig
     from autokd.report import export_best
 
-    recipe = export_best(StudyConfig.from_yaml(args.study), storage=args.storage)
+    recipe = export_best(
+        StudyConfig.from_yaml(args.study), storage=args.storage, as_searched=args.as_searched
+    )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     recipe.to_yaml(args.output)
     prov = recipe.provenance

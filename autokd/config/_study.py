@@ -17,7 +17,14 @@ from autokd.recipe import DataSpec
 from autokd.recipe import ModelSpec
 from autokd.recipe import OptimSpec
 
-__all__ = ["PrunerSpec", "SamplerSpec", "StudyConfig", "StudySection", "TeacherConfig"]
+__all__ = [
+    "FinalTraining",
+    "PrunerSpec",
+    "SamplerSpec",
+    "StudyConfig",
+    "StudySection",
+    "TeacherConfig",
+]
 
 
 class SamplerSpec(FrozenModel):
@@ -61,6 +68,53 @@ class TeacherConfig(FrozenModel):
     seed: int = Field(0, ge=0)
 
 
+class FinalTraining(FrozenModel):
+    """How the exported recipe trains, where it differs from the (shorter) search trials.
+
+    The search may run at a lower fidelity (fewer epochs) than the final run; ``autokd export``
+    writes the best trial's recipe with these fields replaced, e.g. the CIFAR benchmark's
+    ``optim: {epochs: 240, lr_schedule: step, lr_milestones: [150, 180, 210]}``. Fields left
+    out keep the searched values.
+    """
+
+    optim: dict[str, Any] = Field(default_factory=dict)
+    augment: dict[str, Any] = Field(default_factory=dict)
+
+    @pydantic.field_validator("optim")
+    @classmethod
+    def _optim_keys(cls, optim: dict[str, Any]) -> dict[str, Any]:
+        _check_keys(optim, OptimSpec, "optim")
+        return optim
+
+    @pydantic.field_validator("augment")
+    @classmethod
+    def _augment_keys(cls, augment: dict[str, Any]) -> dict[str, Any]:
+        _check_keys(augment, AugmentSpec, "augment")
+        return augment
+
+    def apply(self, recipe_dict: dict[str, Any]) -> dict[str, Any]:
+        """A copy of a recipe's dict with the final-training fields put in."""
+        out = {**recipe_dict}
+        out["optim"] = {**recipe_dict.get("optim", {}), **self.optim}
+        out["augment"] = {**recipe_dict.get("augment", {}), **self.augment}
+        return out
+
+
+def _check_keys(values: dict[str, Any], spec: type[FrozenModel], key: str) -> None:
+    """Each key must be a field of ``spec``, and the values must validate on their own."""
+    from autokd._registry import closest
+
+    for name in values:
+        if name not in spec.model_fields:
+            raise ConfigError(
+                f"{name}",
+                f"a field of {key} ({', '.join(spec.model_fields)})",
+                repr(name),
+                hint=closest(name, list(spec.model_fields)).strip(),
+            )
+    parse_model(spec, values, file="")
+
+
 class StudySection(FrozenModel):
     """Name, budget, sampler, pruner and where results go."""
 
@@ -87,6 +141,7 @@ class StudyConfig(FrozenModel):
     data: DataSpec = Field(default_factory=DataSpec)
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)
     search_space: str
+    final: FinalTraining = Field(default_factory=FinalTraining)
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     file: str = Field("<study>", exclude=True)
 
@@ -102,6 +157,12 @@ class StudyConfig(FrozenModel):
         if "file" in data:
             raise ConfigError("file", "no such key", "unknown key 'file'", file=str(path))
         config = parse_model(cls, {**data, "file": str(path)}, file=str(path))
+        root = config.data.root
+        if root is not None and not Path(root).expanduser().is_absolute():
+            # A relative data root means "relative to the study file", like every other path.
+            absolute = str((config.base_dir / Path(root)).resolve())
+            data = config.data.model_copy(update={"root": absolute})
+            config = config.model_copy(update={"data": data})
         if not config.space_path.is_file():
             raise ConfigError(
                 "search_space",

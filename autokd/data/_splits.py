@@ -1,94 +1,135 @@
-"""Datasets as tensors: a registry of loaders and the seeded, stratified split."""
+"""Splits: the train / validation / test parts of a dataset as raw uint8 pixels."""
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 
-from autokd._registry import Registry
+from autokd.data._source import ImageSource
+from autokd.exceptions import AutokdError
 
-if TYPE_CHECKING:
-    from autokd.recipe import DataSpec
+__all__ = ["Splits"]
 
-__all__ = ["DATASETS", "Splits", "load_splits", "stratified_split"]
-
-#: Loaders ``fn(spec) -> Splits``; register one with ``@DATASETS.register("name")``.
-DATASETS: Registry = Registry("dataset", hidden_params=("spec",))
+Images = torch.Tensor | ImageSource
 
 
 @dataclasses.dataclass(frozen=True)
 class Splits:
-    """Train / validation / test tensors, normalised with train statistics.
+    """Train / validation / test images with their labels and the train statistics.
 
-    Images are float32 ``(N, C, H, W)``; labels int64 ``(N,)``. Small datasets live in memory
-    whole, so the engine moves them to the training device once.
+    Images stay raw: uint8 ``(N, C, H, W)`` tensors in memory, or an :class:`ImageSource`
+    that reads them lazily. :meth:`normalise` turns a batch into float32 on its device, so a
+    GPU-resident uint8 set costs a quarter of a float one. Labels are int64 ``(N,)`` tensors,
+    always in memory.
+
+    Attributes:
+        mean: Per-channel mean of the train part, in raw pixel units (0..255; digits 0..16).
+        std: Per-channel standard deviation of the train part, in the same units.
+        split_hash: sha256 (64 hex) of the dataset content and the split; equal hashes mean
+            the same images in the same parts.
+        classes: Class names by label, where the dataset has them.
+
+    Example:
+        >>> from autokd.data import load_splits
+        >>> from autokd.recipe import DataSpec
+        >>> splits = load_splits(DataSpec(name="digits"))
+        >>> splits.image_shape, splits.num_classes, splits.train_x.dtype
+        ((1, 8, 8), 10, torch.uint8)
+        >>> splits.normalise(splits.first(4)).dtype
+        torch.float32
     """
 
-    train_x: torch.Tensor
+    train_x: Images
     train_y: torch.Tensor
-    val_x: torch.Tensor
+    val_x: Images
     val_y: torch.Tensor
-    test_x: torch.Tensor
+    test_x: Images
     test_y: torch.Tensor
     num_classes: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    split_hash: str
+    classes: tuple[str, ...] | None = None
+    # (mean, std) as (C, 1, 1) float32 tensors, per device; filled by normalise.
+    _stats: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = dataclasses.field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        for part in ("train", "val", "test"):
+            x, y = getattr(self, f"{part}_x"), getattr(self, f"{part}_y")
+            if isinstance(x, torch.Tensor) and (x.dtype != torch.uint8 or x.dim() != 4):
+                raise AutokdError(
+                    f"Splits.{part}_x must be a uint8 (N, C, H, W) tensor or an ImageSource, "
+                    f"but got {x.dtype} of shape {tuple(x.shape)}."
+                )
+            if len(x) != len(y):
+                raise AutokdError(
+                    f"Splits.{part}_x holds {len(x)} images but {part}_y {len(y)} labels."
+                )
 
     @property
-    def in_channels(self) -> int:
-        return int(self.train_x.shape[1])
+    def in_memory(self) -> bool:
+        """True when the images are tensors, False when they are streamed."""
+        return isinstance(self.train_x, torch.Tensor)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
-        return tuple(self.train_x.shape[1:])  # type: ignore[return-value]
+        """``(C, H, W)`` of every image."""
+        if isinstance(self.train_x, torch.Tensor):
+            c, h, w = self.train_x.shape[1:]
+            return int(c), int(h), int(w)
+        return self.train_x.shape
+
+    @property
+    def in_channels(self) -> int:
+        """The number of image channels."""
+        return self.image_shape[0]
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """Standardises raw images per channel with the train statistics.
+
+        Args:
+            x: uint8 (or float, in raw pixel units) ``(B, C, H, W)`` or ``(C, H, W)``.
+
+        Returns:
+            float32 ``(x - mean) / std`` on ``x``'s device.
+        """
+        stats = self._stats.get(x.device)
+        if stats is None:
+            shape = (len(self.mean), 1, 1)
+            mean = torch.tensor(self.mean, dtype=torch.float32, device=x.device).view(shape)
+            std = torch.tensor(self.std, dtype=torch.float32, device=x.device).view(shape)
+            stats = self._stats[x.device] = (mean, std)
+        return (x.float() - stats[0]) / stats[1]
 
     def to(self, device: torch.device | str) -> Splits:
-        """A copy with every tensor on ``device``."""
+        """A copy with every tensor (in-memory images and all labels) on ``device``.
+
+        Args:
+            device: The target device.
+
+        Returns:
+            New Splits; streamed images stay streamed.
+        """
         moved = {
-            f.name: getattr(self, f.name).to(device)
+            f.name: value.to(device)
             for f in dataclasses.fields(self)
-            if isinstance(getattr(self, f.name), torch.Tensor)
+            if f.init and isinstance(value := getattr(self, f.name), torch.Tensor)
         }
         return dataclasses.replace(self, **moved)
 
+    def first(self, n: int) -> torch.Tensor:
+        """The first ``n`` training images as uint8 ``(n, C, H, W)``, for shape probes.
 
-def stratified_split(
-    labels: np.ndarray, fraction: float, *, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (keep, split_off) with ``fraction`` of every class split off, seeded."""
-    from sklearn.model_selection import train_test_split
+        Args:
+            n: How many images (fewer when the train part is smaller).
 
-    idx = np.arange(len(labels))
-    keep, off = train_test_split(idx, test_size=fraction, stratify=labels, random_state=seed)
-    return np.sort(keep), np.sort(off)
-
-
-def normalised(
-    images: np.ndarray, labels: np.ndarray, parts: dict[str, np.ndarray], num_classes: int
-) -> Splits:
-    """Builds Splits from uint8/float images ``(N, C, H, W)`` and index arrays per part.
-
-    Mean and standard deviation come from the train part only, so nothing leaks.
-    """
-    x = torch.as_tensor(images, dtype=torch.float32)
-    y = torch.as_tensor(labels, dtype=torch.int64)
-    train = x[torch.as_tensor(parts["train"])]
-    mean, std = train.mean(), train.std().clamp_min(1e-6)
-    tensors = {}
-    for name in ("train", "val", "test"):
-        index = torch.as_tensor(parts[name])
-        tensors[f"{name}_x"] = ((x[index] - mean) / std).contiguous()
-        tensors[f"{name}_y"] = y[index].contiguous()
-    return Splits(**tensors, num_classes=num_classes)
-
-
-@functools.lru_cache(maxsize=4)
-def load_splits(spec: DataSpec) -> Splits:
-    """Loads the dataset a recipe names (cached per spec within the process).
-
-    Raises:
-        MissingFileError: If the dataset's files are not under ``spec.root``.
-    """
-    return DATASETS.get(spec.name)(spec)
+        Returns:
+            A uint8 tensor, on the device of the in-memory images (CPU when streamed).
+        """
+        if isinstance(self.train_x, torch.Tensor):
+            return self.train_x[:n]
+        count = min(n, len(self.train_x))
+        return torch.stack([self.train_x[i] for i in range(count)])

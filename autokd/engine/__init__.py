@@ -1,6 +1,8 @@
 """The engine: trains one recipe; feature taps, batched augmentation and schedules."""
 
-from autokd.engine._augment import augment_batch
+from autokd.engine._augment import crop_flip
+from autokd.engine._augment import cutout
+from autokd.engine._augment import epoch_generator
 from autokd.engine._device import resolve_device
 from autokd.engine._schedules import SCHEDULES
 from autokd.engine._schedules import BaseSchedule
@@ -18,7 +20,9 @@ __all__ = [
     "EpochCallback",
     "FeatureTaps",
     "TrainResult",
-    "augment_batch",
+    "crop_flip",
+    "cutout",
+    "epoch_generator",
     "build_schedule",
     "evaluate_accuracy",
     "load_teacher",

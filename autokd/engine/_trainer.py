@@ -18,7 +18,11 @@ import torch.nn.functional as F
 
 from autokd.data import Splits
 from autokd.data import load_splits
-from autokd.engine._augment import augment_batch
+from autokd.engine._augment import crop_flip
+from autokd.engine._augment import cutout
+from autokd.engine._augment import epoch_generator
+from autokd.engine._batches import eval_batches
+from autokd.engine._batches import train_batches
 from autokd.engine._device import resolve_device
 from autokd.engine._taps import FeatureTaps
 from autokd.exceptions import TrialSetupError
@@ -119,7 +123,6 @@ def train_recipe(
     if recipe.needs_teacher:
         teacher = load_teacher(recipe.teacher, splits).to(dev, memory_format=fmt)
     torch.manual_seed(recipe.seed)
-    gen = torch.Generator(device=dev).manual_seed(recipe.seed)
     student = build_model(
         recipe.student, in_channels=splits.in_channels, num_classes=splits.num_classes
     ).to(dev, memory_format=fmt)
@@ -137,23 +140,24 @@ def train_recipe(
     n, bs, epochs = len(splits.train_y), recipe.optim.batch_size, recipe.optim.epochs
     steps_per_epoch = math.ceil(n / bs)
     total_steps = epochs * steps_per_epoch
+    workers = recipe.data.num_workers
+    aug = recipe.augment
     history: list[dict[str, float]] = []
     step = 0
     for epoch in range(epochs):
         student.train()
         loss_sum = torch.zeros((), device=dev)
-        order = torch.randperm(n, generator=gen, device=dev)
-        for i in range(steps_per_epoch):
-            idx = order[i * bs : (i + 1) * bs]
-            x = augment_batch(
-                splits.train_x[idx],
-                shift=recipe.augment.shift,
-                flip=recipe.augment.flip,
-                generator=gen,
-            ).contiguous(memory_format=fmt)
-            y = splits.train_y[idx]
+        # Order and augmentation depend on (seed, epoch) only: trials share their batches.
+        gen = epoch_generator(recipe.seed, epoch, dev)
+        batches = train_batches(
+            splits, batch_size=bs, generator=gen, device=dev, num_workers=workers
+        )
+        for raw, y, idx in batches:
+            x = crop_flip(raw, crop=aug.crop, flip=aug.flip, generator=gen)
+            x = cutout(splits.normalise(x), size=aug.cutout, generator=gen)
+            x = x.contiguous(memory_format=fmt)
             progress = step / total_steps
-            lr = _lr(recipe, progress)
+            lr = recipe.optim.lr_at(progress)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             a = alpha(progress) if alpha_on else 0.0
@@ -195,7 +199,7 @@ def train_recipe(
             optimizer.step()
             loss_sum += loss.detach()
             step += 1
-        val_correct, val_loss_sum = _evaluate(student, splits.val_x, splits.val_y, fmt, cuda)
+        val_correct, val_loss_sum = _evaluate(student, splits, "val", fmt, workers)
         # The one host sync of the epoch.
         train_loss, correct, val_loss = torch.stack([loss_sum, val_correct, val_loss_sum]).tolist()
         if not math.isfinite(train_loss):
@@ -217,7 +221,7 @@ def train_recipe(
             taps.remove()
     test_acc = None
     if evaluate_test:
-        correct_t, _ = _evaluate(student, splits.test_x, splits.test_y, fmt, cuda)
+        correct_t, _ = _evaluate(student, splits, "test", fmt, workers)
         test_acc = correct_t.item() / len(splits.test_y)
     return TrainResult(
         val_acc=history[-1]["val_acc"],
@@ -253,7 +257,7 @@ def _build_terms(recipe, student, teacher, splits, dev, fmt):
     s_shapes: dict[str, tuple[int, ...]] = {}
     t_shapes: dict[str, tuple[int, ...]] = {}
     if s_names or t_names:
-        probe = splits.train_x[:2].contiguous(memory_format=fmt)
+        probe = splits.normalise(splits.first(2).to(dev)).contiguous(memory_format=fmt)
         student.eval()
         with torch.no_grad():
             student(probe)
@@ -285,20 +289,25 @@ def _build_terms(recipe, student, teacher, splits, dev, fmt):
         ]
         for part in parts:
             if hasattr(part, "prepare"):  # e.g. factor transfer pre-trains its paraphraser
-                part.prepare(_teacher_batches(teacher, t_taps, splits, fmt))
+                part.prepare(_teacher_batches(teacher, t_taps, splits, dev, fmt, recipe))
         loss = parts[0] if len(parts) == 1 else _PairSum(parts)
         terms.append(_Term(key=key, loss=loss, weight=term.weight.build()))
     return terms, s_taps, t_taps
 
 
-def _teacher_batches(teacher, taps, splits, fmt, batch_size: int = 256):
+def _teacher_batches(teacher, taps, splits, dev, fmt, recipe, batch_size: int = 256):
     """A function yielding the teacher's taps over the un-augmented training set, in order."""
 
     def batches():
-        x = splits.train_x
-        for i in range(0, len(x), batch_size):
+        for raw, _ in eval_batches(
+            splits.train_x,
+            splits.train_y,
+            batch_size=batch_size,
+            device=dev,
+            num_workers=recipe.data.num_workers,
+        ):
             with torch.no_grad():  # not inference mode: a loss may train on these tensors
-                teacher(x[i : i + batch_size].contiguous(memory_format=fmt))
+                teacher(splits.normalise(raw).contiguous(memory_format=fmt))
             yield taps.pop()
 
     return batches
@@ -318,27 +327,29 @@ def _optimizer(recipe: Recipe, params: list[nn.Parameter]) -> torch.optim.Optimi
     )
 
 
-def _lr(recipe: Recipe, progress: float) -> float:
-    if recipe.optim.lr_schedule == "cosine":
-        return recipe.optim.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
-    return recipe.optim.lr
-
-
-def _evaluate(model, x, y, fmt, cuda) -> tuple[torch.Tensor, torch.Tensor]:
-    """(correct count, summed CE loss) as device tensors: no host sync here."""
+def _evaluate(model, splits, part, fmt, workers) -> tuple[torch.Tensor, torch.Tensor]:
+    """(correct count, summed CE loss) on ``splits``' ``part`` as device tensors: no host sync."""
+    dev = splits.train_y.device
+    cuda = dev.type == "cuda"
     model.eval()
-    correct = torch.zeros((), device=x.device)
-    loss = torch.zeros((), device=x.device)
-    with torch.inference_mode(), torch.autocast(x.device.type, torch.bfloat16, enabled=cuda):
-        for i in range(0, len(y), _EVAL_BATCH):
-            logits = model(x[i : i + _EVAL_BATCH].contiguous(memory_format=fmt)).float()
-            target = y[i : i + _EVAL_BATCH]
+    correct = torch.zeros((), device=dev)
+    loss = torch.zeros((), device=dev)
+    x, y = getattr(splits, f"{part}_x"), getattr(splits, f"{part}_y")
+    with torch.inference_mode(), torch.autocast(dev.type, torch.bfloat16, enabled=cuda):
+        for raw, target in eval_batches(
+            x, y, batch_size=_EVAL_BATCH, device=dev, num_workers=workers
+        ):
+            logits = model(splits.normalise(raw).contiguous(memory_format=fmt)).float()
             correct += (logits.argmax(1) == target).sum()
             loss += F.cross_entropy(logits, target, reduction="sum")
     return correct, loss
 
 
-def evaluate_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Top-1 accuracy of ``model`` on ``(x, y)`` (in eval and inference mode)."""
-    correct, _ = _evaluate(model, x, y, torch.contiguous_format, x.is_cuda)
-    return correct.item() / len(y)
+def evaluate_accuracy(model: nn.Module, splits: Splits, part: str = "val") -> float:
+    """Top-1 accuracy of ``model`` on a part (``train``, ``val``, ``test``) of ``splits``.
+
+    The model runs in eval and inference mode on the device the splits' labels are on.
+    """
+    fmt = torch.channels_last if splits.train_y.is_cuda else torch.contiguous_format
+    correct, _ = _evaluate(model, splits, part, fmt, workers=0)
+    return correct.item() / len(getattr(splits, f"{part}_y"))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from autokd.models._registry import MODELS
+from autokd.models._family import Knob
+from autokd.models._family import register_family
 
 _BASE_CHANNELS = (16, 32, 64)
 
@@ -51,7 +52,22 @@ class ConvNet(nn.Module):
         return self.head(self.pool(x).flatten(1))
 
 
-@MODELS.register("cnn")
+@register_family(
+    "cnn",
+    width=Knob(1.0, low=0.25, high=8.0, doc="multiplier on 16/32/64 channels"),
+    depth=Knob(1, low=1, high=8, kind="int", doc="conv blocks per stage"),
+    summary="Small CNN: 3 stages of 3x3 conv-BN-ReLU blocks.",
+)
 def cnn(*, in_channels: int, num_classes: int, width: float = 1.0, depth: int = 1) -> ConvNet:
-    """CNN: 3 stages; width multiplies (16, 32, 64) channels, depth = conv blocks per stage."""
+    """CNN: 3 stages; width multiplies (16, 32, 64) channels, depth = conv blocks per stage.
+
+    Args:
+        in_channels: Image channels.
+        num_classes: Output classes.
+        width: Channel multiplier on (16, 32, 64).
+        depth: Conv blocks per stage.
+
+    Returns:
+        The network.
+    """
     return ConvNet(in_channels=in_channels, num_classes=num_classes, width=width, depth=depth)

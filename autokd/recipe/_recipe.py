@@ -106,9 +106,13 @@ class Recipe(FrozenModel):
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> Recipe:
-        """Loads a recipe file; a relative teacher checkpoint is resolved against its folder."""
+        """Loads a recipe file; a relative checkpoint or data root is read from its folder."""
         path = Path(path)
         recipe = cls.from_dict(load_yaml(path), file=str(path))
+        root = recipe.data.root
+        if root is not None and not Path(root).expanduser().is_absolute():
+            data = recipe.data.model_copy(update={"root": str((path.parent / root).resolve())})
+            recipe = recipe.model_copy(update={"data": data})
         if recipe.teacher is not None and not Path(recipe.teacher.checkpoint).is_absolute():
             ckpt = str((path.parent / recipe.teacher.checkpoint).resolve())
             recipe = recipe.model_copy(
@@ -130,6 +134,21 @@ class Recipe(FrozenModel):
         data = self.to_dict()
         data["distill"] = {"alpha": 0.0, "terms": {}}
         data["provenance"] = {**self.provenance, "baseline_of": "no distillation"}
+        return Recipe.from_dict(data, file="<baseline>")
+
+    def with_standard_kd(self, *, temperature: float = 4.0, alpha: float = 0.9) -> Recipe:
+        """The same student and training with plain KD (Hinton et al., 2015) only: the
+        hand-tuned default (T=4, alpha=0.9) many papers and codebases copy."""
+        data = self.to_dict()
+        data["distill"] = {
+            "temperature": temperature,
+            "alpha": alpha,
+            "terms": {"kd": {"weight": 1.0}},
+        }
+        data["provenance"] = {
+            **self.provenance,
+            "baseline_of": f"KD T={temperature:g} alpha={alpha:g}",
+        }
         return Recipe.from_dict(data, file="<baseline>")
 
     def flat_params(self) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 from typing import Literal
 
@@ -44,17 +45,35 @@ def _hint(registry: Registry[Any], name: str) -> str:
 
 
 class DataSpec(FrozenModel):
-    """Which dataset, and how it is split into train / validation / test.
+    """Which dataset, where its files are, and how it is split into train / validation / test.
 
-    The validation split is carved from the training data, stratified and seeded; the search
-    only ever sees validation accuracy.
+    The validation part is carved from the training data, stratified and seeded by
+    ``split_seed``; the search only ever sees validation accuracy, and the test part is never
+    mixed in. ``autokd list datasets`` shows the registered names and what each reads.
     """
 
     name: str = "digits"
+    #: The folder holding the dataset's files (as given; the caller resolves relative paths).
     root: str | None = None
+    #: Let torchvision download a missing set into ``root`` (MNIST, Fashion-MNIST, CIFAR).
+    download: bool = False
+    #: Share of the training images held out for validation.
     val_fraction: float = Field(0.2, gt=0.0, lt=0.5)
+    #: Share of all images held out for test, for sets without an official test split.
     test_fraction: float = Field(0.2, gt=0.0, lt=0.5)
-    split_seed: int = 0
+    split_seed: int = Field(0, ge=0)
+    #: Train on a stratified, seeded subset of this many images (None: all that remain).
+    train_size: int | None = Field(None, ge=1)
+    #: ImageFolder: resize every image to this square size (required when sizes differ).
+    image_size: int | None = Field(None, ge=1, le=4096)
+    #: ImageFolder: hold the decoded images in memory; None decides by size.
+    in_memory: bool | None = None
+    #: DataLoader workers for streamed sets.
+    num_workers: int = Field(2, ge=0)
+    #: Dataset-specific options, checked by the dataset (``autokd list datasets``).
+    params: dict[str, Any] = Field(default_factory=dict)
+    #: sha256 of the dataset content and split; a loaded split must match it when set.
+    split_hash: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
 
     @pydantic.field_validator("name")
     @classmethod
@@ -64,42 +83,117 @@ class DataSpec(FrozenModel):
         _check_name(DATASETS, name, "")
         return name
 
+    @pydantic.model_validator(mode="after")
+    def _known_params(self) -> DataSpec:
+        from autokd.data import check_params
+
+        check_params(self.name, self.params)
+        return self
+
 
 class ModelSpec(FrozenModel):
-    """A registered model family with its width multiplier and depth."""
+    """A model family with its width and depth knobs, extra arguments and initial weights.
+
+    ``family`` is a registered family (``autokd list models`` shows each one's knobs and their
+    legal values) or ``torchvision.<name>`` for a torchvision classification model. A missing
+    ``width`` or ``depth`` takes the family's default, so a validated spec always holds the
+    concrete values (None only for a family without that knob). ``params`` are further
+    arguments of the family's builder. ``weights`` is a local state_dict file (pinned by
+    ``weights_sha256`` when given) that initialises every tensor of matching name and shape.
+    """
 
     family: str = "cnn"
-    width: float = Field(1.0, gt=0.0, le=16.0)
-    depth: int = Field(1, ge=1, le=16)
+    width: float | None = None
+    depth: int | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    weights: str | None = None
+    weights_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
 
-    @pydantic.field_validator("family")
-    @classmethod
-    def _known(cls, family: str) -> str:
-        from autokd.models import MODELS
+    @pydantic.model_validator(mode="after")
+    def _resolve_knobs(self) -> ModelSpec:
+        from autokd.models import get_family
+        from autokd.models import resolve_knobs
 
-        _check_name(MODELS, family, "")
-        return family
+        family = get_family(self.family)  # ConfigError with key "family"
+        width, depth = resolve_knobs(self.family, self.width, self.depth)
+        family.check_params(self.params)  # ConfigError with key "params"
+        if self.weights_sha256 is not None and self.weights is None:
+            got = f"{self.weights_sha256[:12]}..."
+            raise ConfigError("weights_sha256", "no hash (weights is not set)", got)
+        # The model is frozen; filling in defaults here keeps every later reader simple.
+        object.__setattr__(self, "width", width)
+        object.__setattr__(self, "depth", depth)
+        return self
 
 
 class OptimSpec(FrozenModel):
-    """Optimiser and learning-rate schedule. ``lr`` refers to ``batch_size`` as given."""
+    """Optimiser and learning-rate schedule. ``lr`` refers to ``batch_size`` as given.
+
+    ``lr_schedule``: ``cosine`` (per step, to 0 at the end), ``constant``, or ``step``: the
+    learning rate is multiplied by ``lr_gamma`` at each epoch in ``lr_milestones`` (the CIFAR
+    benchmark's x0.1 at epochs 150, 180 and 210 of 240).
+    """
 
     optimizer: Literal["sgd", "adamw"] = "sgd"
     lr: float = Field(0.05, gt=0.0, le=10.0)
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     weight_decay: float = Field(5e-4, ge=0.0, lt=1.0)
-    lr_schedule: Literal["cosine", "constant"] = "cosine"
+    lr_schedule: Literal["cosine", "constant", "step"] = "cosine"
+    lr_milestones: tuple[int, ...] = ()
+    lr_gamma: float = Field(0.1, gt=0.0, le=1.0)
     epochs: int = Field(15, ge=1, le=10_000)
     batch_size: int = Field(64, ge=1)
     #: Clip the global gradient norm (student and loss parts) to this value; None: no clip.
     grad_clip: float | None = Field(None, gt=0.0)
 
+    @pydantic.model_validator(mode="after")
+    def _milestones(self) -> OptimSpec:
+        ms = self.lr_milestones
+        if self.lr_schedule == "step" and not ms:
+            raise ConfigError(
+                "lr_milestones",
+                "epochs at which lr is multiplied by lr_gamma (lr_schedule is 'step')",
+                "nothing",
+            )
+        if self.lr_schedule != "step" and ms:
+            raise ConfigError(
+                "lr_milestones",
+                f"no milestones (lr_schedule is '{self.lr_schedule}', not 'step')",
+                str(list(ms)),
+            )
+        if any(b <= a for a, b in zip(ms, ms[1:], strict=False)) or (
+            ms and not (0 < ms[0] and ms[-1] < self.epochs)
+        ):
+            raise ConfigError(
+                "lr_milestones",
+                f"increasing epochs between 1 and {self.epochs - 1} (epochs is {self.epochs})",
+                str(list(ms)),
+            )
+        return self
+
+    def lr_at(self, progress: float) -> float:
+        """The learning rate at training progress ``progress`` in [0, 1)."""
+        if self.lr_schedule == "cosine":
+            return self.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+        if self.lr_schedule == "step":
+            epoch = progress * self.epochs
+            passed = sum(1 for m in self.lr_milestones if epoch >= m - 1e-9)
+            return self.lr * self.lr_gamma**passed
+        return self.lr
+
 
 class AugmentSpec(FrozenModel):
-    """Batched augmentation: random translation by up to ``shift`` pixels, optional h-flip."""
+    """Batched augmentation, seeded by (recipe seed, epoch) so trials see the same batches.
 
-    shift: int = Field(1, ge=0, le=8)
+    ``crop``: pad each side by this many (black) pixels and crop back at a random offset, the
+    standard CIFAR augmentation with 4; ``flip``: mirror left-right with probability 1/2;
+    ``cutout``: zero a square of this side at a random centre (DeVries & Taylor, 2017,
+    arXiv:1708.04552), clipped at the borders; 0 turns each off.
+    """
+
+    crop: int = Field(0, ge=0, le=16)
     flip: bool = False
+    cutout: int = Field(0, ge=0, le=64)
 
 
 class ScheduleSpec(pydantic.BaseModel):

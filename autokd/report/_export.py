@@ -45,11 +45,15 @@ def load_study(config: StudyConfig, storage: str | None = None) -> optuna.Study:
         ) from None
 
 
-def export_best(config: StudyConfig, *, storage: str | None = None) -> Recipe:
+def export_best(
+    config: StudyConfig, *, storage: str | None = None, as_searched: bool = False
+) -> Recipe:
     """The best trial's recipe, rebuilt by replaying its params through the search space.
 
-    The recipe's ``provenance`` records the study, trial number, MLflow run id, autokd
-    version and the trial's validation accuracy.
+    The study file's ``final`` fields (a longer training, say) replace the searched ones
+    unless ``as_searched``; the searched optimisation is then kept in the provenance. The
+    recipe's ``provenance`` records the study, trial number, MLflow run id, autokd version and
+    the trial's validation accuracy; ``data.split_hash`` pins the split the search used.
 
     Raises:
         AutokdError: If the study has no completed trial.
@@ -65,9 +69,14 @@ def export_best(config: StudyConfig, *, storage: str | None = None) -> Recipe:
     best = study.best_trial
     space = check_study(config)  # the same space the search used, auto pairs resolved
     teacher = TeacherSpec.model_validate(study.user_attrs["teacher"])
+    data = config.data.model_copy(update={"split_hash": study.user_attrs.get("split_hash")})
     recipe = recipe_from_trial(
-        space, optuna.trial.FixedTrial(best.params), data=config.data, teacher=teacher
+        space, optuna.trial.FixedTrial(best.params), data=data, teacher=teacher
     )
+    final = config.final
+    searched = recipe.to_dict()
+    if not as_searched and (final.optim or final.augment):
+        recipe = Recipe.from_dict(final.apply(searched), file=f"{config.file} (final)")
     provenance = {
         "study": config.study.name,
         "study_file": str(config.file),
@@ -78,6 +87,11 @@ def export_best(config: StudyConfig, *, storage: str | None = None) -> Recipe:
         "mlflow_run_id": best.user_attrs.get("mlflow_run_id"),
         "mlflow_tracking_uri": study.user_attrs.get("mlflow_tracking_uri"),
         "autokd_version": autokd.__version__,
+        **(
+            {"searched_optim": searched["optim"], "searched_augment": searched["augment"]}
+            if recipe.to_dict() != searched
+            else {}
+        ),
         "exported_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
     return recipe.model_copy(update={"provenance": provenance})

@@ -6,8 +6,7 @@ import optuna
 import torch
 
 from autokd.config import StudyConfig
-from autokd.data import Splits
-from autokd.data import load_splits
+from autokd.data import dataset_shape
 from autokd.engine._pairs import probe_shapes
 from autokd.engine._pairs import propose_pairs
 from autokd.exceptions import ConfigError
@@ -33,19 +32,19 @@ def check_study(config: StudyConfig) -> SearchSpace:
         MissingFileError: If a dataset file is missing.
     """
     space = SearchSpace.from_yaml(config.space_path)
-    splits = load_splits(config.data)
+    image_shape, num_classes = dataset_shape(config.data)  # reads no image file
+    dims = {"in_channels": image_shape[0], "num_classes": num_classes}
     if space.auto_pairs:
-        _resolve_auto_pairs(space, config, splits)
+        _resolve_auto_pairs(space, config, image_shape, dims)
     teacher = TeacherSpec(
         model=config.teacher.model, checkpoint="<not trained yet>", sha256=PLACEHOLDER_SHA
     )
-    dims = {"in_channels": splits.in_channels, "num_classes": splits.num_classes}
     teacher_modules = set(dict(build_model(config.teacher.model, **dims).named_modules()))
-    student_modules: dict[tuple, set[str]] = {}
+    student_modules: dict[str, set[str]] = {}
     for params in space.probe_params():
         trial = optuna.trial.FixedTrial(params)
         recipe = recipe_from_trial(space, trial, data=config.data, teacher=teacher)
-        key = (recipe.student.family, recipe.student.width, recipe.student.depth)
+        key = recipe.student.model_dump_json()
         if key not in student_modules:
             student_modules[key] = set(dict(build_model(recipe.student, **dims).named_modules()))
         for name, term in recipe.distill.active_terms().items():
@@ -63,21 +62,22 @@ def check_study(config: StudyConfig) -> SearchSpace:
     return space
 
 
-def _resolve_auto_pairs(space: SearchSpace, config: StudyConfig, splits: Splits) -> None:
+def _resolve_auto_pairs(
+    space: SearchSpace, config: StudyConfig, image_shape: tuple[int, ...], dims: dict
+) -> None:
     """Proposes, for each ``pair: auto``, the pairs that fit every student the space can build.
 
     Shapes are probed once per distinct student architecture among the space's extremes and
     random draws; a pair is kept only if the loss accepts it for all of them.
     """
-    dims = {"in_channels": splits.in_channels, "num_classes": splits.num_classes}
     with torch.random.fork_rng(devices=[]):
-        t_shapes = probe_shapes(build_model(config.teacher.model, **dims), splits.image_shape)
-        students: dict[tuple, dict[str, tuple[int, ...]]] = {}
+        t_shapes = probe_shapes(build_model(config.teacher.model, **dims), image_shape)
+        students: dict[str, dict[str, tuple[int, ...]]] = {}
         for params in space.probe_params():
             spec = ModelSpec(**space.sample(optuna.trial.FixedTrial(params)).get("student", {}))
-            key = (spec.family, spec.width, spec.depth)
+            key = spec.model_dump_json()
             if key not in students:
-                students[key] = probe_shapes(build_model(spec, **dims), splits.image_shape)
+                students[key] = probe_shapes(build_model(spec, **dims), image_shape)
     choices = {}
     for _, path, loss in space.auto_pairs:
         per_student = [

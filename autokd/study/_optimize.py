@@ -9,6 +9,7 @@ import optuna
 from optuna.trial import TrialState
 
 from autokd.config import StudyConfig
+from autokd.data import load_splits
 from autokd.engine import resolve_device
 from autokd.logging import get_logger
 from autokd.study._check import check_study
@@ -86,7 +87,10 @@ def run_study(
         load_if_exists=True,
     )
     teacher = ensure_teacher(config, device=dev)
+    # Every trial's recipe (and the exported one) records which split it was searched on.
+    data = config.data.model_copy(update={"split_hash": load_splits(config.data).split_hash})
     study.set_user_attr("teacher", teacher.model_dump(mode="json"))
+    study.set_user_attr("split_hash", data.split_hash)
     study.set_user_attr("study_file", str(config.file))
 
     uri = resolve_tracking_uri(tracking_uri, config.study.tracking_uri, out)
@@ -100,6 +104,8 @@ def run_study(
             "teacher.family": teacher.model.family,
             "teacher.width": teacher.model.width,
             "teacher.depth": teacher.model.depth,
+            "data.name": data.name,
+            "data.split_hash": data.split_hash,
             "sampler": config.study.sampler.name,
             "pruner": config.study.pruner.name,
         },
@@ -122,7 +128,7 @@ def run_study(
         return study
     objective = Objective(
         space,
-        data=config.data,
+        data=data,
         teacher=teacher,
         tracker=tracker,
         parent_run_id=parent,

@@ -39,7 +39,10 @@ def teacher_cache_key(config: StudyConfig) -> str:
     """Hash of (teacher config, data split, seed): a changed teacher never reuses a cache."""
     payload = {
         "teacher": config.teacher.model_dump(mode="json", exclude={"checkpoint"}),
-        "data": config.data.model_dump(mode="json"),
+        # Where the files live and how they are read does not change the split.
+        "data": config.data.model_dump(
+            mode="json", exclude={"root", "download", "num_workers", "split_hash"}
+        ),
     }
     blob = json.dumps(payload, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
@@ -95,8 +98,8 @@ def _evaluated_checkpoint(config: StudyConfig, path: Path) -> TeacherSpec:
         num_classes=splits.num_classes,
     )
     accs = {
-        "val_acc": evaluate_accuracy(model, splits.val_x, splits.val_y),
-        "test_acc": evaluate_accuracy(model, splits.test_x, splits.test_y),
+        "val_acc": evaluate_accuracy(model, splits, "val"),
+        "test_acc": evaluate_accuracy(model, splits, "test"),
     }
     return _spec(config, path, {"sha256": file_sha256(path), **accs})
 

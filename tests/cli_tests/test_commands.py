@@ -15,7 +15,8 @@ def test_list_shows_every_registered_name(kind: str, capsys: pytest.CaptureFixtu
     assert main(["list", kind]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"{kind}:"
-    names = [line.split("(")[0].strip() for line in lines[1:] if "search:" not in line]
+    # One entry per name at two spaces; details (search ranges, knobs) are indented further.
+    names = [line.split("(")[0].strip() for line in lines[1:] if not line.startswith("   ")]
     assert names == _registry(kind).list() and names
 
 

@@ -29,7 +29,7 @@ def test_given_checkpoint_is_loaded_hashed_and_evaluated(tiny_study: Path) -> No
     from autokd.data import load_splits
 
     splits = load_splits(config.data)
-    assert spec.val_acc == evaluate_accuracy(model.eval(), splits.val_x, splits.val_y)
+    assert spec.val_acc == evaluate_accuracy(model.eval(), splits, "val")
     assert not (config.output_dir / "teachers").exists()  # nothing trained or cached
 
 
