@@ -85,6 +85,24 @@ def _parser() -> argparse.ArgumentParser:
 
     lst = sub.add_parser("list", help="what is registered, with parameters")
     lst.add_argument("kind", nargs="?", choices=KINDS)
+
+    model = sub.add_parser(
+        "model", help="build one model; print its knobs, parameters, MACs and feature taps"
+    )
+    model.add_argument("family", help="a registered family (autokd list models) or torchvision.X")
+    model.add_argument("--width", type=float, help="width knob (default: the family's)")
+    model.add_argument("--depth", type=int, help="depth knob (default: the family's)")
+    model.add_argument(
+        "--input", default="3,32,32", help="one image's shape C,H,W (default: 3,32,32)"
+    )
+    model.add_argument("--classes", type=int, default=10, help="output classes (default: 10)")
+    model.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an extra builder argument (YAML value); repeatable",
+    )
     return p
 
 
@@ -323,6 +341,57 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_model(args: argparse.Namespace) -> int:
+    import torch
+    import yaml
+
+    from autokd._config import parse_model
+    from autokd.models import build_model
+    from autokd.models import get_family
+    from autokd.models import model_info
+    from autokd.recipe import ModelSpec
+
+    shape = _shape(args.input)
+    if args.classes < 1:
+        raise ConfigError("--classes", "a positive integer", repr(args.classes))
+    params = {}
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError("--param", "KEY=VALUE", repr(item))
+        params[key] = yaml.safe_load(value)
+    given = {"family": args.family, "width": args.width, "depth": args.depth, "params": params}
+    spec = parse_model(ModelSpec, given, file="autokd model")
+    family = get_family(spec.family)
+    torch.manual_seed(0)
+    net = build_model(spec, in_channels=shape[0], num_classes=args.classes)
+    try:
+        info = model_info(net, shape)
+    except RuntimeError as exc:  # the input is too small for the model's downsampling
+        first = str(exc).strip().splitlines()[0]
+        raise ConfigError(
+            "--input", f"an image shape {spec.family} accepts", args.input, hint=first
+        ) from None
+    print(f"{spec.family}: {family.summary}".rstrip(": "))
+    for label, knob in (("width", family.width), ("depth", family.depth)):
+        print(f"  {label}: {knob.short() if knob is not None else 'fixed'}")
+    knobs = ", ".join(f"{k}={v}" for k, v in (("width", spec.width), ("depth", spec.depth)))
+    extra = "".join(f", {k}={v!r}" for k, v in params.items())
+    print(f"built: {knobs}{extra}; input {shape}, {args.classes} classes")
+    print(info.summary())
+    return 0
+
+
+def _shape(text: str) -> tuple[int, int, int]:
+    try:
+        shape = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise ConfigError("--input", "C,H,W with three positive integers", repr(text))
+    return shape  # type: ignore[return-value]
+
+
 def _registry(kind: str):
     if kind == "losses":
         from autokd.losses import LOSSES as registry
@@ -348,6 +417,7 @@ _COMMANDS = {
     "teacher": _cmd_teacher,
     "validate": _cmd_validate,
     "list": _cmd_list,
+    "model": _cmd_model,
 }
 
 

@@ -11,57 +11,11 @@ from __future__ import annotations
 import itertools
 
 import torch
-from torch import nn
 
 from autokd.exceptions import AutokdError
+from autokd.models import probe_shapes
 
 __all__ = ["probe_shapes", "propose_pairs"]
-
-
-def probe_shapes(
-    model: nn.Module, input_shape: tuple[int, ...], *, max_depth: int = 1
-) -> dict[str, tuple[int, ...]]:
-    """Output shapes (without the batch dim) of the model's tappable modules, in call order.
-
-    Candidates are the model's direct children and, up to ``max_depth`` dots deep, the
-    composite blocks inside them (``stages.1``, ``layer2.0``), not single layers such as a
-    conv or a ReLU inside a block. A container whose output is the very tensor its last block
-    returned is left out in favour of that block.
-
-    Args:
-        model: Any module taking a ``(B, *input_shape)`` batch.
-        input_shape: One sample's shape, e.g. ``(1, 8, 8)``.
-        max_depth: How deep in the module tree to look (``stages.1`` is depth 1).
-    """
-    outputs: dict[str, torch.Tensor] = {}
-    handles = []
-    for name, module in _candidates(model, max_depth):
-        hook = (lambda n: lambda m, a, o: outputs.setdefault(n, o))(name)
-        handles.append(module.register_forward_hook(hook))
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(torch.zeros(2, *input_shape))
-    finally:
-        model.train(was_training)
-        for h in handles:
-            h.remove()
-    seen: dict[int, str] = {}
-    for name, out in outputs.items():  # call order: children finish before their container
-        if isinstance(out, torch.Tensor) and id(out) not in seen:
-            seen[id(out)] = name
-    keep = set(seen.values())
-    return {n: tuple(o.shape[1:]) for n, o in outputs.items() if n in keep}
-
-
-def _candidates(model: nn.Module, max_depth: int):
-    for name, module in model.named_modules():
-        depth = name.count(".")
-        if not name or depth > max_depth:
-            continue
-        if depth == 0 or any(True for _ in module.children()):
-            yield name, module
 
 
 def propose_pairs(

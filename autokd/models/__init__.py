@@ -22,6 +22,7 @@ from autokd.models._family import register_variant
 from autokd.models._family import resolve_knobs
 from autokd.models._info import ModelInfo
 from autokd.models._info import model_info
+from autokd.models._info import probe_shapes
 from autokd.models._registry import MODELS
 from autokd.models._registry import build_model
 from autokd.models._teacher import file_sha256
@@ -39,6 +40,7 @@ __all__ = [
     "load_checkpoint",
     "load_matching",
     "model_info",
+    "probe_shapes",
     "register_family",
     "register_variant",
     "resolve_knobs",

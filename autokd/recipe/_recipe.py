@@ -121,12 +121,26 @@ class Recipe(FrozenModel):
         return recipe
 
     def with_overrides(self, *, seed: int | None = None, epochs: int | None = None) -> Recipe:
-        """A validated copy with another seed and/or number of epochs."""
+        """A validated copy with another seed and/or number of epochs.
+
+        A step schedule's milestones keep their place in training: each moves to
+        ``round(m * epochs / old_epochs)`` (150/180/210 of 240 become 19/22/26 of 30);
+        milestones that fall together merge, and with one epoch the schedule is constant.
+        """
         data = self.to_dict()
         if seed is not None:
             data["seed"] = seed
         if epochs is not None:
-            data["optim"]["epochs"] = epochs
+            optim = data["optim"]
+            old, milestones = optim["epochs"], optim.get("lr_milestones") or ()
+            optim["epochs"] = epochs
+            if milestones and epochs != old:
+                moved = sorted(
+                    {min(max(round(m * epochs / old), 1), epochs - 1) for m in milestones}
+                )
+                optim["lr_milestones"] = moved if epochs > 1 else []
+                if epochs == 1:
+                    optim["lr_schedule"] = "constant"
         return Recipe.from_dict(data, file="<overrides>")
 
     def without_distillation(self) -> Recipe:

@@ -76,6 +76,9 @@ def run_study(
     timeout = timeout or config.study.timeout
     sampler, pruner = build_sampler(config.study.sampler), build_pruner(config.study.pruner)
 
+    # Reading the data first: missing or corrupt files stop the run before anything is written.
+    # Every trial's recipe (and the exported one) records which split it was searched on.
+    data = config.data.model_copy(update={"split_hash": load_splits(config.data).split_hash})
     out = config.output_dir
     out.mkdir(parents=True, exist_ok=True)
     study = optuna.create_study(
@@ -87,8 +90,6 @@ def run_study(
         load_if_exists=True,
     )
     teacher = ensure_teacher(config, device=dev)
-    # Every trial's recipe (and the exported one) records which split it was searched on.
-    data = config.data.model_copy(update={"split_hash": load_splits(config.data).split_hash})
     study.set_user_attr("teacher", teacher.model_dump(mode="json"))
     study.set_user_attr("split_hash", data.split_hash)
     study.set_user_attr("study_file", str(config.file))

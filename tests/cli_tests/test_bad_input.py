@@ -122,3 +122,34 @@ def test_validate_reports_each_file(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert f"ok: {study} (study)" in out and "(search space)" in out
     assert "bad_space.yaml: optim.lr:" in err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "dataset", ["mnist", "fashion_mnist", "cifar10", "cifar100", "imagefolder"]
+)
+@pytest.mark.parametrize("command", ["run", "teacher"])
+def test_missing_dataset_root_stops_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], dataset: str, command: str
+) -> None:
+    study = write_study(tmp_path)
+    study.write_text(
+        study.read_text().replace("data: {name: digits}", f"data: {{name: {dataset}, root: gone}}")
+    )
+    err = _run_bad(capsys, [command, str(study)])
+    assert str(tmp_path / "gone") in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_corrupt_dataset_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from autokd.testing.fake_data import write_idx
+
+    root = write_idx(tmp_path / "mnist", n_train=200, n_test=50)
+    victim = next(root.rglob("train-images-idx3-ubyte.gz"))
+    victim.write_bytes(victim.read_bytes()[:100])  # truncated download
+    study = write_study(tmp_path)
+    study.write_text(
+        study.read_text().replace("data: {name: digits}", f"data: {{name: mnist, root: {root}}}")
+    )
+    err = _run_bad(capsys, ["run", str(study)])
+    assert "train-images-idx3-ubyte" in err
+    assert not (tmp_path / "run").exists()

@@ -87,3 +87,47 @@ def test_not_yaml(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         StudyConfig.from_yaml(bad)
     assert "valid YAML" in str(info.value) and "line" in str(info.value)
+
+
+def test_relative_data_root_is_read_from_the_study_folder(tiny_study: Path) -> None:
+    _edit(tiny_study, "data: {name: digits}", "data: {name: mnist, root: ../data/mnist}")
+    cfg = StudyConfig.from_yaml(tiny_study)
+    assert cfg.data.root == str((tiny_study.parent.parent / "data" / "mnist").resolve())
+    _edit(tiny_study, "root: ../data/mnist", "root: /abs/mnist")
+    assert StudyConfig.from_yaml(tiny_study).data.root == "/abs/mnist"
+
+
+FINAL = "final:\n  optim: {epochs: 20, lr_schedule: step, lr_milestones: [10, 15]}\n"
+
+
+def test_final_training_fields_replace_the_searched_ones(tiny_study: Path) -> None:
+    tiny_study.write_text(tiny_study.read_text() + FINAL + "  augment: {flip: true}\n")
+    final = StudyConfig.from_yaml(tiny_study).final
+    searched = {"optim": {"lr": 0.1, "epochs": 3, "batch_size": 128}, "augment": {"crop": 1}}
+    out = final.apply(searched)
+    assert out["optim"] == {
+        "lr": 0.1,
+        "epochs": 20,
+        "batch_size": 128,
+        "lr_schedule": "step",
+        "lr_milestones": [10, 15],
+    }
+    assert out["augment"] == {"crop": 1, "flip": True}
+    assert searched["optim"]["epochs"] == 3  # the input is not changed
+
+
+@pytest.mark.parametrize(
+    ("final", "key", "got"),
+    [
+        ("final:\n  optim: {epoch: 20}\n", "final.optim.epoch", "epoch"),
+        ("final:\n  optim: {epochs: 0}\n", "final.optim.epochs", "0"),
+        ("final:\n  augment: {crop: -1}\n", "final.augment.crop", "-1"),
+        ("final:\n  model: {width: 2}\n", "final.model", "model"),
+    ],
+)
+def test_bad_final_section_names_the_key(tiny_study: Path, final: str, key: str, got: str) -> None:
+    tiny_study.write_text(tiny_study.read_text() + final)
+    with pytest.raises(ConfigError) as info:
+        StudyConfig.from_yaml(tiny_study)
+    assert info.value.key == key and got in info.value.got
+    assert info.value.file == str(tiny_study)

@@ -171,3 +171,56 @@ def test_report_writes_importances_and_plots(ran: dict) -> None:
         assert (out / name).stat().st_size > 0
     text = (out / "report.md").read_text()
     assert "teacher val_acc" in text
+
+
+def test_export_pins_the_split_the_search_used(ran: dict) -> None:
+    from autokd.data import load_splits
+
+    recipe = Recipe.from_yaml(ran["best"])
+    recorded = ran["study"].user_attrs["split_hash"]
+    assert recipe.data.split_hash == recorded
+    assert load_splits(ran["config"].data).split_hash == recorded  # recomputed from the data
+
+
+def test_export_applies_the_final_training(ran: dict) -> None:
+    # Rule: the study's `final` section replaces the searched training in the exported
+    # recipe (the searched values go to the provenance); --as-searched keeps them.
+    final_study = ran["folder"] / "study_final.yaml"
+    final_study.write_text(
+        ran["study_file"].read_text()
+        + "final:\n  optim: {epochs: 6, lr_schedule: step, lr_milestones: [4]}\n"
+        + "  augment: {flip: true}\n"
+    )
+    out, searched_out = ran["folder"] / "final.yaml", ran["folder"] / "searched.yaml"
+    assert main(["export", str(final_study), "-o", str(out)]) == 0
+    assert main(["export", str(final_study), "-o", str(searched_out), "--as-searched"]) == 0
+    final, searched = Recipe.from_yaml(out), Recipe.from_yaml(searched_out)
+    best = ran["study"].best_trial
+    assert final.optim.epochs == 6 and list(final.optim.lr_milestones) == [4]
+    assert final.augment.flip and not searched.augment.flip
+    assert final.optim.lr == searched.optim.lr == best.params["optim.lr"]
+    assert final.provenance["searched_optim"]["epochs"] == searched.optim.epochs == 3
+    assert "searched_optim" not in searched.provenance
+    assert final.distill == searched.distill and final.student == searched.student
+
+
+def test_train_compare_prints_both_baselines_with_paired_differences(
+    ran: dict, capsys: pytest.CaptureFixture
+) -> None:
+    argv = ["train", str(ran["best"]), "--seeds", "0,1", "--epochs", "1", "--compare"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    rows = {}
+    for line in out.splitlines():
+        if line.startswith("[") and "test_acc" in line:
+            name, rest = line[1:].split("] seed ")
+            seed, _, acc = rest.partition(": val_acc ")
+            rows[(name, int(seed))] = float(acc.split("test_acc ")[1].split()[0])
+    names = ["distilled", "no distillation", "KD T=4 alpha=0.9"]
+    assert set(rows) == {(n, s) for n in names for s in (0, 1)}
+    for name in names[1:]:
+        diffs = [rows[("distilled", s)] - rows[(name, s)] for s in (0, 1)]
+        mean = sum(diffs) / 2
+        line = next(x for x in out.splitlines() if x.strip().startswith(f"distilled - {name}:"))
+        printed = float(line.split("test_acc ")[1].split(" ± ")[0])
+        assert printed == pytest.approx(mean, abs=1.1e-4) and line.endswith("(paired)")
