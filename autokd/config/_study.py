@@ -84,6 +84,13 @@ class FinalTraining(FrozenModel):
     @classmethod
     def _optim_keys(cls, optim: dict[str, Any]) -> dict[str, Any]:
         _check_keys(optim, OptimSpec, "optim")
+        if optim.get("lr_milestones") and "epochs" not in optim:
+            # Milestones are epochs of one budget: without it they would meet the searched one.
+            raise ConfigError(
+                "epochs",
+                "the number of epochs the final lr_milestones refer to",
+                "nothing",
+            )
         return optim
 
     @pydantic.field_validator("augment")

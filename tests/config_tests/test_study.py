@@ -123,6 +123,11 @@ def test_final_training_fields_replace_the_searched_ones(tiny_study: Path) -> No
         ("final:\n  optim: {epochs: 0}\n", "final.optim.epochs", "0"),
         ("final:\n  augment: {crop: -1}\n", "final.augment.crop", "-1"),
         ("final:\n  model: {width: 2}\n", "final.model", "model"),
+        (
+            "final:\n  optim: {lr_schedule: step, lr_milestones: [5]}\n",
+            "final.optim.epochs",
+            "nothing",
+        ),
     ],
 )
 def test_bad_final_section_names_the_key(tiny_study: Path, final: str, key: str, got: str) -> None:
