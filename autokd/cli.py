@@ -61,10 +61,18 @@ def _parser() -> argparse.ArgumentParser:
         "seeds and epochs, and print the three side by side",
     )
 
-    export = sub.add_parser("export", help="write the best trial's recipe")
+    export = sub.add_parser("export", help="write the best trial's recipe (or the Pareto set)")
     export.add_argument("study", type=Path)
-    export.add_argument("-o", "--output", type=Path, required=True)
+    export.add_argument(
+        "-o", "--output", type=Path, required=True, help="recipe file (with --pareto: a folder)"
+    )
     export.add_argument("--storage")
+    export.add_argument(
+        "--pareto",
+        action="store_true",
+        help="write trial_<n>.yaml for each Pareto-optimal trial, plus pareto.csv and "
+        "pareto.md, into the folder -o (a single-objective study: its best trial)",
+    )
     export.add_argument(
         "--as-searched",
         action="store_true",
@@ -176,7 +184,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"study '{study.study_name}': {len(trials)} trials "
         f"({counts['complete']} complete, {counts['pruned']} pruned, {counts['fail']} failed)"
     )
-    if counts["complete"]:
+    if counts["complete"] and len(study.directions) > 1:
+        pareto = sorted(study.best_trials, key=lambda t: t.number)
+        print(
+            f"Pareto set: {len(pareto)} trial(s) ({', '.join(str(t.number) for t in pareto)}); "
+            f"export them with `autokd export {args.study} --pareto -o DIR`"
+        )
+    elif counts["complete"]:
         best = study.best_trial
         print(f"best: trial {best.number}, val_acc {best.value:.4f}")
     print(f"results in {config.output_dir}/")
@@ -249,11 +263,22 @@ def _seeds(text: str | None, default: int) -> list[int]:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from autokd.config import StudyConfig
-    from autokd.report import export_best
+    from autokd.report._export import export_best
+    from autokd.report._export import export_pareto
 
-    recipe = export_best(
-        StudyConfig.from_yaml(args.study), storage=args.storage, as_searched=args.as_searched
-    )
+    config = StudyConfig.from_yaml(args.study)
+    if args.pareto:
+        if args.output.is_file():
+            raise ConfigError("-o", "a folder (with --pareto)", f"the file {args.output}")
+        files = export_pareto(
+            config, args.output, storage=args.storage, as_searched=args.as_searched
+        )
+        print(
+            f"wrote {len(files) - 2} Pareto-optimal recipe(s) of '{config.study.name}', "
+            f"pareto.csv and pareto.md to {args.output}/"
+        )
+        return 0
+    recipe = export_best(config, storage=args.storage, as_searched=args.as_searched)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     recipe.to_yaml(args.output)
     prov = recipe.provenance

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from typing import Literal
 
 import pydantic
 from pydantic import Field
@@ -18,6 +19,7 @@ from autokd.recipe import ModelSpec
 from autokd.recipe import OptimSpec
 
 __all__ = [
+    "Constraints",
     "FinalTraining",
     "PrunerSpec",
     "SamplerSpec",
@@ -43,12 +45,22 @@ class SamplerSpec(FrozenModel):
 
 
 class PrunerSpec(FrozenModel):
-    """An Optuna pruner by registered name (``autokd list pruners``)."""
+    """An Optuna pruner by registered name (``autokd list pruners``).
+
+    Without ``params``, the median pruner waits for 5 trials and 2 epochs; any other pruner
+    gets Optuna's defaults.
+    """
 
     name: str = "median"
-    params: dict[str, Any] = Field(
-        default_factory=lambda: {"n_startup_trials": 5, "n_warmup_steps": 2}
-    )
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _median_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("name", "median") == "median":
+            if "params" not in data:
+                return {**data, "params": {"n_startup_trials": 5, "n_warmup_steps": 2}}
+        return data
 
     @pydantic.model_validator(mode="after")
     def _buildable(self) -> PrunerSpec:
@@ -122,8 +134,33 @@ def _check_keys(values: dict[str, Any], spec: type[FrozenModel], key: str) -> No
     parse_model(spec, values, file="")
 
 
+#: What a study can optimise: the first objective is always ``val_acc`` (maximised); the
+#: others are costs of the student (minimised).
+Objective = Literal["val_acc", "params", "macs", "latency_ms"]
+
+
+class Constraints(FrozenModel):
+    """Limits on the sampled student, checked before any training (``None``: no limit).
+
+    A trial whose student exceeds a limit is pruned at once, without training; every trial
+    records its constraint values so the sampler learns where the feasible region is.
+    ``max_latency_ms`` is the median forward time of a batch of ``latency_batch`` images on
+    the trial's device.
+    """
+
+    max_params: int | None = Field(None, gt=0)
+    max_macs: int | None = Field(None, gt=0)
+    max_latency_ms: float | None = Field(None, gt=0)
+    latency_batch: int = Field(1, ge=1)
+
+    @property
+    def active(self) -> bool:
+        """Whether any limit is set."""
+        return any(v is not None for v in (self.max_params, self.max_macs, self.max_latency_ms))
+
+
 class StudySection(FrozenModel):
-    """Name, budget, sampler, pruner and where results go."""
+    """Name, budget, objectives, constraints, sampler, pruner and where results go."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     n_trials: int = Field(30, ge=1)
@@ -133,6 +170,23 @@ class StudySection(FrozenModel):
     storage: str | None = None
     tracking_uri: str | None = None
     output_dir: str | None = None
+    objectives: list[Objective] = Field(default_factory=lambda: ["val_acc"], min_length=1)
+    constraints: Constraints = Field(default_factory=Constraints)
+
+    @pydantic.field_validator("objectives")
+    @classmethod
+    def _objectives(cls, objectives: list[str]) -> list[str]:
+        if objectives[0] != "val_acc":
+            raise ConfigError("0", "'val_acc' as the first objective", repr(objectives[0]))
+        for i, name in enumerate(objectives):
+            if name in objectives[:i]:
+                raise ConfigError(str(i), "each objective once", f"{name!r} again")
+        return objectives
+
+    @property
+    def directions(self) -> list[str]:
+        """Optuna directions: maximise val_acc, minimise every cost."""
+        return ["maximize"] + ["minimize"] * (len(self.objectives) - 1)
 
 
 class StudyConfig(FrozenModel):
@@ -150,6 +204,9 @@ class StudyConfig(FrozenModel):
     search_space: str
     final: FinalTraining = Field(default_factory=FinalTraining)
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
+    #: Trials to run first: literature recipe names (search_spaces/literature/), recipe files
+    #: or study files (their best trial), paths relative to the study file.
+    warm_start: list[str] = Field(default_factory=list)
     file: str = Field("<study>", exclude=True)
 
     @classmethod

@@ -22,6 +22,7 @@ __all__ = [
     "CosineSchedule",
     "LinearSchedule",
     "StepSchedule",
+    "WarmupSchedule",
     "build_schedule",
     "schedule_params",
 ]
@@ -149,6 +150,35 @@ class StepSchedule(BaseSchedule):
     def __call__(self, progress: float) -> float:
         p = _clamp(progress)
         return self.start if p < self.at else self.end
+
+
+@SCHEDULES.register("warmup")
+class WarmupSchedule(BaseSchedule):
+    """Linear warm-up from ``start`` to ``value``, then flat at ``value``.
+
+    ``start + (value - start) * p / warmup`` while ``p < warmup``, then ``value``.
+
+    Args:
+        value: Value once warmed up (from progress ``warmup`` on).
+        start: Value at the start of training (``p = 0``).
+        warmup: Fraction of training the ramp takes; in (0, 1].
+
+    Raises:
+        ConfigError: If a value is not a finite number, or ``warmup`` is outside (0, 1].
+    """
+
+    def __init__(self, *, value: float, start: float = 0.0, warmup: float = 0.1) -> None:
+        self.value = _number("value", value)
+        self.start = _number("start", start)
+        self.warmup = _number("warmup", warmup)
+        if not 0.0 < self.warmup <= 1.0:
+            raise ConfigError("warmup", "a fraction of training in (0, 1]", repr(warmup))
+
+    def __call__(self, progress: float) -> float:
+        p = _clamp(progress)
+        if p >= self.warmup:
+            return self.value
+        return self.start + (self.value - self.start) * p / self.warmup
 
 
 def schedule_params(name: str) -> tuple[str, ...]:

@@ -1,7 +1,8 @@
-"""Export the best trial of a study as a recipe that re-trains by itself."""
+"""Export the best trial (or the Pareto set) of a study as recipes that re-train by themselves."""
 
 from __future__ import annotations
 
+import csv
 import datetime
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from autokd.recipe import Recipe
 from autokd.recipe import TeacherSpec
 from autokd.study._factories import open_storage
 
-__all__ = ["export_best", "load_study"]
+__all__ = ["export_best", "export_pareto", "export_trial", "load_study"]
 
 
 def load_study(config: StudyConfig, storage: str | None = None) -> optuna.Study:
@@ -56,35 +57,52 @@ def export_best(
     the trial's validation accuracy; ``data.split_hash`` pins the split the search used.
 
     Raises:
-        AutokdError: If the study has no completed trial.
+        AutokdError: If the study has no completed trial, or has several objectives (then
+            there is no one best trial: use :func:`export_pareto`).
     """
+    study = load_study(config, storage)
+    _require_complete(config, study)
+    if len(study.directions) > 1:
+        raise AutokdError(
+            f"{config.file}: study '{config.study.name}' has {len(study.directions)} "
+            "objectives, so no single best trial; export its Pareto set with "
+            "`autokd export STUDY --pareto -o DIR`."
+        )
+    return export_trial(config, study, study.best_trial, as_searched=as_searched)
+
+
+def export_trial(
+    config: StudyConfig,
+    study: optuna.Study,
+    trial: optuna.trial.FrozenTrial,
+    *,
+    as_searched: bool = False,
+) -> Recipe:
+    """The recipe of one finished ``trial`` of ``study``, with provenance (see export_best)."""
     from autokd.study._check import check_study
     from autokd.study._recipes import recipe_from_trial
 
-    study = load_study(config, storage)
-    if not any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
-        raise AutokdError(
-            f"{config.file}: study '{config.study.name}' has no completed trial yet."
-        )
-    best = study.best_trial
     space = check_study(config)  # the same space the search used, auto pairs resolved
     teacher = TeacherSpec.model_validate(study.user_attrs["teacher"])
     data = config.data.model_copy(update={"split_hash": study.user_attrs.get("split_hash")})
     recipe = recipe_from_trial(
-        space, optuna.trial.FixedTrial(best.params), data=data, teacher=teacher
+        space, optuna.trial.FixedTrial(trial.params), data=data, teacher=teacher
     )
     final = config.final
     searched = recipe.to_dict()
     if not as_searched and (final.optim or final.augment):
         recipe = Recipe.from_dict(final.apply(searched), file=f"{config.file} (final)")
+    attrs = trial.user_attrs
+    costs = {key: attrs[key] for key in ("student_macs", "student_latency_ms") if key in attrs}
     provenance = {
         "study": config.study.name,
         "study_file": str(config.file),
-        "trial": best.number,
-        "val_acc": best.value,
-        "student_params": best.user_attrs.get("student_params"),
-        "extra_params": best.user_attrs.get("extra_params"),
-        "mlflow_run_id": best.user_attrs.get("mlflow_run_id"),
+        "trial": trial.number,
+        "val_acc": trial.values[0] if trial.values else None,
+        "student_params": attrs.get("student_params"),
+        "extra_params": attrs.get("extra_params"),
+        **costs,
+        "mlflow_run_id": attrs.get("mlflow_run_id"),
         "mlflow_tracking_uri": study.user_attrs.get("mlflow_tracking_uri"),
         "autokd_version": autokd.__version__,
         **(
@@ -95,3 +113,85 @@ def export_best(
         "exported_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
     return recipe.model_copy(update={"provenance": provenance})
+
+
+def export_pareto(
+    config: StudyConfig,
+    out_dir: str | Path,
+    *,
+    storage: str | None = None,
+    as_searched: bool = False,
+) -> list[Path]:
+    """Writes one recipe per Pareto-optimal trial, plus ``pareto.csv`` and ``pareto.md``.
+
+    Recipes are ``trial_<n>.yaml`` with the same provenance as :func:`export_best`; the
+    tables list trial, val_acc, params, MACs, latency (when measured) and file, highest
+    val_acc first. A single-objective study's "Pareto set" is its best trial.
+
+    Returns:
+        The files written: recipes first (in table order), then the two tables.
+
+    Raises:
+        AutokdError: If the study has no completed trial.
+    """
+    study = load_study(config, storage)
+    _require_complete(config, study)
+    trials = study.best_trials if len(study.directions) > 1 else [study.best_trial]
+    trials = sorted(trials, key=lambda t: (-t.values[0], t.number))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    timed = any("student_latency_ms" in t.user_attrs for t in trials)
+    header = ["trial", "val_acc", "params", "macs", *(["latency_ms"] if timed else []), "file"]
+    rows: list[list[object]] = []
+    files: list[Path] = []
+    for trial in trials:
+        recipe = export_trial(config, study, trial, as_searched=as_searched)
+        path = out / f"trial_{trial.number}.yaml"
+        recipe.to_yaml(path)
+        files.append(path)
+        attrs = trial.user_attrs
+        rows.append(
+            [
+                trial.number,
+                trial.values[0],
+                attrs.get("student_params"),
+                attrs.get("student_macs"),
+                *([attrs.get("student_latency_ms")] if timed else []),
+                path.name,
+            ]
+        )
+    csv_path, md_path = out / "pareto.csv", out / "pareto.md"
+    with csv_path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows([["" if v is None else v for v in row] for row in rows])
+    objectives = study.user_attrs.get("objectives", ["val_acc"])
+    lines = [
+        f"# Pareto set of study '{config.study.name}'",
+        "",
+        f"Objectives: {', '.join(objectives)} (val_acc maximised, the others minimised); "
+        f"{len(rows)} non-dominated trial(s), highest val_acc first.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(_cell(v) for v in row) + " |" for row in rows),
+    ]
+    md_path.write_text("\n".join(lines) + "\n")
+    return [*files, csv_path, md_path]
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _require_complete(config: StudyConfig, study: optuna.Study) -> None:
+    if not any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
+        raise AutokdError(
+            f"{config.file}: study '{config.study.name}' has no completed trial yet."
+        )

@@ -74,6 +74,87 @@ class _Choice:
         return self.choices[0], self.choices[-1]
 
 
+def _load_extended(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """The file's tree merged over its bases, and ``{dotted key: file}`` of where each is set."""
+    merged: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for file, tree in _linearise(path, ()):
+        merged = _deep_merge(merged, tree, "", origins, file)
+    return merged, origins
+
+
+def _linearise(path: Path, chain: tuple[Path, ...]) -> list[tuple[str, dict[str, Any]]]:
+    """(file, own tree) for the bases in order, then the file itself."""
+    resolved = path.resolve()
+    if resolved in chain:
+        cycle = " -> ".join(str(p) for p in (*chain[chain.index(resolved) :], resolved))
+        raise ConfigError(
+            "extends",
+            "search-space files that do not extend themselves",
+            f"a cycle: {cycle}",
+            file=str(path),
+        )
+    tree = load_yaml(path)
+    bases = tree.pop("extends", [])
+    bases = [bases] if isinstance(bases, str) else bases
+    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+        raise ConfigError(
+            "extends", "a file name or a list of file names", repr(bases), file=str(path)
+        )
+    out: list[tuple[str, dict[str, Any]]] = []
+    for base in bases:
+        base_path = path.parent / base
+        if not base_path.is_file():
+            raise ConfigError(
+                "extends",
+                "a search-space file (relative to the extending file)",
+                f"'{base}', which does not exist ({base_path})",
+                file=str(path),
+            )
+        out += _linearise(base_path, (*chain, resolved))
+    return [*out, (str(path), tree)]
+
+
+def _deep_merge(
+    base: dict[str, Any], over: Mapping[str, Any], prefix: str, origins: dict, file: str
+) -> dict[str, Any]:
+    """``over`` merged into a copy of ``base``: mappings merge key by key; a distribution (a
+    mapping with ``type``), a fixed value or a list replaces; ``None`` removes the key."""
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if value is not None and _mergeable(out.get(key), value):
+            out[key] = _deep_merge(out[key], value, path, origins, file)
+            continue
+        for known in [k for k in origins if k == path or k.startswith(f"{path}.")]:
+            del origins[known]
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = copy.deepcopy(value)
+            origins[path] = file
+    return out
+
+
+def _mergeable(base: Any, over: Any) -> bool:
+    return (
+        isinstance(base, Mapping)
+        and isinstance(over, Mapping)
+        and "type" not in base
+        and "type" not in over
+    )
+
+
+def _origin_of(key: str, origins: Mapping[str, str]) -> str | None:
+    """The file that holds ``key`` (the longest recorded prefix of it)."""
+    parts = key.split(".")
+    for n in range(len(parts), 0, -1):
+        file = origins.get(".".join(parts[:n]))
+        if file is not None:
+            return file
+    return None
+
+
 class SearchSpace:
     """A parsed search space.
 
@@ -110,8 +191,24 @@ class SearchSpace:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> SearchSpace:
-        """Loads a search-space file."""
-        return cls(load_yaml(path), file=str(path))
+        """Loads a search-space file, merged over the files its ``extends:`` names.
+
+        ``extends: base.yaml`` (or a list, applied in order; paths relative to the extending
+        file) deep-merges this file over its bases: mappings merge key by key, anything else
+        (a fixed value, a list, a distribution) replaces, and ``null`` removes the key.
+
+        Raises:
+            ConfigError: On a missing base, an ``extends`` cycle, or a bad field (naming the
+                file that holds it).
+        """
+        tree, origins = _load_extended(Path(path))
+        try:
+            return cls(tree, file=str(path))
+        except ConfigError as exc:
+            file = _origin_of(exc.key, origins)
+            if file is None or exc.file != str(path):
+                raise
+            raise ConfigError(exc.key, exc.expected, exc.got, file=file, hint=exc.hint) from None
 
     @property
     def param_names(self) -> list[str]:
@@ -311,3 +408,62 @@ class SearchSpace:
             draws.append(dict(trial.params))
             study.tell(trial, 0.0)
         return [lows, highs, *draws]
+
+    # --- grid ----------------------------------------------------------------------------
+    def grid_values(self, *, max_points: int = 100_000) -> dict[str, list[Any]]:
+        """Every value of each parameter: the grid of Optuna's ``GridSampler``.
+
+        A categorical gives its choices, an int range ``low, low + step, ..., high`` (step 1
+        unless given) and a float range with a ``step`` ``low, low + step, ...`` up to
+        ``high``. Conditional parameters are in the grid too, so the grid is the product over
+        all of them, although a trial uses only those its choices enable.
+
+        Args:
+            max_points: The largest grid accepted (the product of the value counts).
+
+        Returns:
+            Dotted parameter name -> its values, in the space's order.
+
+        Raises:
+            ConfigError: Naming this file and the parameter, for a float range without a
+                ``step``, or for the parameter at which the grid grows past ``max_points``.
+
+        Example:
+            >>> space = SearchSpace({"optim": {"epochs": {"type": "int", "low": 1, "high": 3}}})
+            >>> space.grid_values()
+            {'optim.epochs': [1, 2, 3]}
+        """
+        from decimal import Decimal
+
+        grid: dict[str, list[Any]] = {}
+        total = 1
+        for name, dist in self.distributions.items():
+            if isinstance(dist, _Choice):
+                count = len(dist.choices)
+            elif dist.kind == "int":
+                ints = range(int(dist.low), int(dist.high) + 1, int(dist.step or 1))
+                count = len(ints)
+            elif dist.step is None:
+                raise self._error(
+                    name,
+                    "a step (grid sampler needs a finite set of values)",
+                    f"a float range without step (low={dist.low}, high={dist.high})",
+                )
+            else:
+                # Decimal steps: 0.1 + 2 * 0.1 is 0.3 here, a value Optuna's step grid contains.
+                low, step = Decimal(str(dist.low)), Decimal(str(dist.step))
+                count = int((Decimal(str(dist.high)) - low) // step) + 1
+            total *= count
+            if total > max_points:
+                raise self._error(
+                    name,
+                    f"a grid of at most {max_points:,} points (grid sampler)",
+                    f"{total:,} points up to this parameter",
+                )
+            if isinstance(dist, _Choice):
+                grid[name] = list(dist.choices)
+            elif dist.kind == "int":
+                grid[name] = list(ints)
+            else:
+                grid[name] = [float(low + k * step) for k in range(count)]
+        return grid

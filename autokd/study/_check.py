@@ -59,6 +59,11 @@ def check_study(config: StudyConfig) -> SearchSpace:
                         repr(layer),
                         file=space.file,
                     )
+    if config.study.sampler.name == "grid":
+        space.grid_values()  # the grid must be finite: every float range needs a step
+    from autokd.study._warm import warm_start_params
+
+    warm_start_params(config, space)  # a warm start the space cannot express is bad input
     return space
 
 

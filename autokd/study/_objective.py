@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import optuna
 import torch
 
+from autokd.config._study import Constraints
+from autokd.data import dataset_shape
 from autokd.engine import train_recipe
 from autokd.exceptions import ConfigError
 from autokd.exceptions import TrialSetupError
 from autokd.recipe import DataSpec
+from autokd.recipe import Recipe
 from autokd.recipe import TeacherSpec
 from autokd.space import SearchSpace
+from autokd.study._constraints import StudentCost
+from autokd.study._constraints import check_constraints
+from autokd.study._constraints import constraint_names
+from autokd.study._constraints import measure_student
 from autokd.study._recipes import recipe_from_trial
 from autokd.tracking import MlflowTracker
 
@@ -29,6 +38,17 @@ TRIAL_ERRORS: tuple[type[BaseException], ...] = (
 class Objective:
     """Trains the recipe a trial samples; reports val accuracy per epoch; tracks in MLflow.
 
+    Before training, the sampled student is built and measured (params, MACs, and latency
+    when an objective or a limit needs it); the trial records them as user attributes
+    ``student_params``, ``student_macs`` and ``student_latency_ms``. With ``constraints``,
+    every trial records its constraint values (user attribute ``constraints`` and Optuna's
+    ``Trial.set_constraint``, which the TPE, NSGA-II/III and GP samplers read; <= 0 is
+    feasible), and a student over a limit is pruned at once with the reason, costing no epoch.
+
+    With more than one objective the trial returns ``(val_acc, cost, ...)`` and is never
+    pruned on its learning curve (Optuna cannot prune multi-objective trials); per-epoch
+    metrics still go to MLflow.
+
     Args:
         space: The search space.
         data: The study's dataset and split.
@@ -36,6 +56,9 @@ class Objective:
         tracker: MLflow adapter; each trial gets a child run of ``parent_run_id``.
         parent_run_id: The study's MLflow run.
         device: Training device.
+        objectives: ``val_acc`` first, then the costs to minimise (``params``, ``macs``,
+            ``latency_ms``).
+        constraints: Limits on the student (default: none).
     """
 
     def __init__(
@@ -47,6 +70,8 @@ class Objective:
         tracker: MlflowTracker,
         parent_run_id: str,
         device: torch.device,
+        objectives: Sequence[str] = ("val_acc",),
+        constraints: Constraints | None = None,
     ) -> None:
         self.space = space
         self.data = data
@@ -54,8 +79,11 @@ class Objective:
         self.tracker = tracker
         self.parent_run_id = parent_run_id
         self.device = device
+        self.objectives = tuple(objectives)
+        self.constraints = constraints or Constraints()
+        self._shape: tuple[tuple[int, int, int], int] | None = None
 
-    def __call__(self, trial: optuna.Trial) -> float:
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         try:
             recipe = recipe_from_trial(self.space, trial, data=self.data, teacher=self.teacher)
         except ConfigError as exc:  # a sampled combination the recipe rejects
@@ -70,16 +98,28 @@ class Objective:
             recipe_yaml=recipe.to_yaml(),
         )
         trial.set_user_attr("mlflow_run_id", run_id)
+        try:
+            cost = self._measure(recipe)
+        except KeyboardInterrupt:
+            self._fail(trial, run_id, "interrupted")
+            raise
+        except BaseException as exc:
+            self._fail(trial, run_id, f"{type(exc).__name__}: {exc}")
+            raise
+        self._record_cost(trial, run_id, cost)
+        single = len(self.objectives) == 1
 
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
             self.tracker.log_metrics(run_id, metrics, step=epoch)
-            trial.report(metrics["val_acc"], epoch)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned after epoch {epoch}")
+            if single:
+                trial.report(metrics["val_acc"], epoch)
+                if trial.should_prune():
+                    raise optuna.TrialPruned(f"pruned after epoch {epoch}")
 
         try:
             result = train_recipe(recipe, device=self.device, on_epoch=on_epoch)
-        except optuna.TrialPruned:
+        except optuna.TrialPruned as exc:
+            trial.set_user_attr("pruned_reason", str(exc))
             self.tracker.end_run(run_id, "KILLED")
             raise
         except KeyboardInterrupt:
@@ -102,7 +142,43 @@ class Objective:
         trial.set_user_attr("student_params", result.student_params)
         trial.set_user_attr("extra_params", result.extra_params)
         self.tracker.end_run(run_id, "FINISHED")
-        return result.val_acc
+        if single:
+            return result.val_acc
+        return (result.val_acc, *(cost.objective(name) for name in self.objectives[1:]))
+
+    def _measure(self, recipe: Recipe) -> StudentCost:
+        if self._shape is None:
+            self._shape = dataset_shape(self.data)
+        image, classes = self._shape
+        timed = "latency_ms" in self.objectives or self.constraints.max_latency_ms is not None
+        return measure_student(
+            recipe.student,
+            image,
+            classes,
+            device=self.device,
+            latency_batch=self.constraints.latency_batch if timed else None,
+        )
+
+    def _record_cost(self, trial: optuna.Trial, run_id: str, cost: StudentCost) -> None:
+        """Stores the student's cost; prunes the trial (no training) if it breaks a limit."""
+        trial.set_user_attr("student_params", cost.params)
+        trial.set_user_attr("student_macs", cost.macs)
+        metrics = {"student_params": float(cost.params), "student_macs": float(cost.macs)}
+        if cost.latency_ms is not None:
+            trial.set_user_attr("student_latency_ms", cost.latency_ms)
+            metrics["student_latency_ms"] = cost.latency_ms
+        self.tracker.log_metrics(run_id, metrics, step=0)
+        if not self.constraints.active:
+            return
+        values, violations = check_constraints(cost, self.constraints)
+        trial.set_user_attr("constraints", values)
+        for name, value in zip(constraint_names(self.constraints), values, strict=True):
+            trial.set_constraint(name, value)
+        if violations:
+            reason = "; ".join(violations)
+            trial.set_user_attr("pruned_reason", reason)
+            self.tracker.end_run(run_id, "KILLED", reason=reason)
+            raise optuna.TrialPruned(reason)
 
     def _fail(self, trial: optuna.Trial, run_id: str, reason: str) -> None:
         trial.set_user_attr("fail_reason", reason)

@@ -11,6 +11,7 @@ from optuna.trial import TrialState
 from autokd.config import StudyConfig
 from autokd.data import load_splits
 from autokd.engine import resolve_device
+from autokd.exceptions import ConfigError
 from autokd.logging import get_logger
 from autokd.study._check import check_study
 from autokd.study._factories import build_pruner
@@ -19,6 +20,7 @@ from autokd.study._factories import open_storage
 from autokd.study._objective import TRIAL_ERRORS
 from autokd.study._objective import Objective
 from autokd.study._teacher import ensure_teacher
+from autokd.study._warm import warm_start_params
 from autokd.tracking import MlflowTracker
 from autokd.tracking import default_artifact_location
 from autokd.tracking import resolve_tracking_uri
@@ -74,7 +76,8 @@ def run_study(
     dev = resolve_device(device or config.device)
     total = n_trials or config.study.n_trials
     timeout = timeout or config.study.timeout
-    sampler, pruner = build_sampler(config.study.sampler), build_pruner(config.study.pruner)
+    sampler = build_sampler(config.study.sampler, space=space)
+    pruner = build_pruner(config.study.pruner)
 
     # Reading the data first: missing or corrupt files stop the run before anything is written.
     # Every trial's recipe (and the exported one) records which split it was searched on.
@@ -86,9 +89,10 @@ def run_study(
         storage=open_storage(config.storage_url(storage)),
         sampler=sampler,
         pruner=pruner,
-        direction="maximize",
+        directions=config.study.directions,
         load_if_exists=True,
     )
+    _check_objectives(config, study)
     teacher = ensure_teacher(config, device=dev)
     study.set_user_attr("teacher", teacher.model_dump(mode="json"))
     study.set_user_attr("split_hash", data.split_hash)
@@ -121,6 +125,9 @@ def run_study(
     study.set_user_attr("mlflow_tracking_uri", uri)
 
     done = counted_trials(study)
+    if not study.get_trials(deepcopy=False):  # a new study runs its warm starts first
+        for label, params in warm_start_params(config, space):
+            study.enqueue_trial(params, user_attrs={"warm_start": label}, skip_if_exists=True)
     if done >= total:
         _logger.info(
             "study '%s' already holds %d trials (n_trials=%d)", study.study_name, done, total
@@ -134,6 +141,8 @@ def run_study(
         tracker=tracker,
         parent_run_id=parent,
         device=dev,
+        objectives=config.study.objectives,
+        constraints=config.study.constraints,
     )
     bar = _Progress(total=total, done=done, enabled=progress)
     try:
@@ -155,6 +164,22 @@ def run_study(
     return study
 
 
+def _check_objectives(config: StudyConfig, study: optuna.Study) -> None:
+    """A resumed study must optimise what the study file asks for; record the names."""
+    stored = study.user_attrs.get("objectives")  # None: a new study (or an older one)
+    directions = [d.name.lower() for d in study.directions]
+    if directions != config.study.directions or stored not in (None, config.study.objectives):
+        was = ", ".join(stored) if stored else ", ".join(directions)
+        raise ConfigError(
+            "study.objectives",
+            f"the objectives study '{study.study_name}' was created with ({was})",
+            repr(config.study.objectives),
+            file=str(config.file),
+            hint="Give the study a new name to search other objectives.",
+        )
+    study.set_user_attr("objectives", list(config.study.objectives))
+
+
 def _log_summary(tracker: MlflowTracker, parent: str, study: optuna.Study) -> None:
     states = [t.state for t in study.get_trials(deepcopy=False)]
     metrics: dict[str, float] = {
@@ -162,7 +187,12 @@ def _log_summary(tracker: MlflowTracker, parent: str, study: optuna.Study) -> No
         for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
     }
     if TrialState.COMPLETE in states:
-        metrics["best_val_acc"] = study.best_value
+        if len(study.directions) == 1:
+            metrics["best_val_acc"] = study.best_value
+        else:
+            pareto = study.best_trials
+            metrics["pareto_size"] = float(len(pareto))
+            metrics["best_val_acc"] = max((t.values[0] for t in pareto), default=0.0)
     tracker.log_metrics(parent, metrics, step=len(states))
 
 
@@ -186,13 +216,14 @@ class _Progress:
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         trials = study.get_trials(deepcopy=False)
         states = [t.state for t in trials]
-        best = (
-            f"{study.best_value:.4f} (#{study.best_trial.number})"
-            if TrialState.COMPLETE in states
-            else "-"
-        )
+        if TrialState.COMPLETE not in states:
+            best = "best=-"
+        elif len(study.directions) == 1:
+            best = f"best={study.best_value:.4f} (#{study.best_trial.number})"
+        else:
+            best = f"pareto={len(study.best_trials)}"
         self.bar.set_postfix_str(
-            f"best={best} pruned={states.count(TrialState.PRUNED)} "
+            f"{best} pruned={states.count(TrialState.PRUNED)} "
             f"failed={states.count(TrialState.FAIL)}",
             refresh=False,
         )
