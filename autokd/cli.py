@@ -194,6 +194,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
         best = study.best_trial
         print(f"best: trial {best.number}, val_acc {best.value:.4f}")
     print(f"results in {config.output_dir}/")
+    final = study.user_attrs.get("final_eval") if config.final_eval is not None else None
+    if final:
+        seeds = final["seeds"]
+        print(f"final_eval: top {len(final['candidates'])} trial(s) x seeds {seeds} (val only):")
+        for c in final["candidates"]:
+            mark = "  <- winner" if c["trial"] == final["winner"] else ""
+            print(f"  trial {c['trial']:4d}  val_acc {_mean_std(c['vals'])}{mark}")
+        print(
+            f"winner: trial {final['winner']}; test_acc {_mean_std(final['tests'])} "
+            f"({len(seeds)} seeds), measured once for the winner"
+        )
     return 0
 
 

@@ -20,6 +20,7 @@ from autokd.recipe import OptimSpec
 
 __all__ = [
     "Constraints",
+    "FinalEval",
     "FinalTraining",
     "PrunerSpec",
     "SamplerSpec",
@@ -87,10 +88,17 @@ class FinalTraining(FrozenModel):
     writes the best trial's recipe with these fields replaced, e.g. the CIFAR benchmark's
     ``optim: {epochs: 240, lr_schedule: step, lr_milestones: [150, 180, 210]}``. Fields left
     out keep the searched values.
+
+    ``data`` may hold ``train_size`` and/or ``train_fraction`` only: the search can run on a
+    subset of the training images (``data.train_fraction: 0.25``) and the exported recipe
+    train on another, e.g. ``data: {train_fraction: null}`` for all of them (``null`` clears
+    the subset). Naming either key replaces the searched subset as a whole: the key left out
+    is cleared, so the two never meet. Validation and test images stay the searched ones.
     """
 
     optim: dict[str, Any] = Field(default_factory=dict)
     augment: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict)
 
     @pydantic.field_validator("optim")
     @classmethod
@@ -111,12 +119,40 @@ class FinalTraining(FrozenModel):
         _check_keys(augment, AugmentSpec, "augment")
         return augment
 
+    @pydantic.field_validator("data")
+    @classmethod
+    def _data_keys(cls, data: dict[str, Any]) -> dict[str, Any]:
+        from autokd._registry import closest
+
+        for name in data:
+            if name not in FINAL_DATA_KEYS:
+                raise ConfigError(
+                    f"{name}",
+                    f"one of {', '.join(FINAL_DATA_KEYS)} (the final run keeps the searched "
+                    "dataset and its validation and test parts)",
+                    repr(name),
+                    hint=closest(str(name), list(FINAL_DATA_KEYS)).strip(),
+                )
+        parse_model(DataSpec, data, file="")  # types, ranges, and not both set
+        return data
+
     def apply(self, recipe_dict: dict[str, Any]) -> dict[str, Any]:
-        """A copy of a recipe's dict with the final-training fields put in."""
+        """A copy of a recipe's dict with the final-training fields put in.
+
+        With ``data`` set, the training subset is replaced and ``data.split_hash`` cleared:
+        the caller records the final split's hash.
+        """
         out = {**recipe_dict}
         out["optim"] = {**recipe_dict.get("optim", {}), **self.optim}
         out["augment"] = {**recipe_dict.get("augment", {}), **self.augment}
+        if self.data:
+            subset = {key: self.data.get(key) for key in FINAL_DATA_KEYS}
+            out["data"] = {**recipe_dict.get("data", {}), **subset, "split_hash": None}
         return out
+
+
+#: The data fields a study's ``final`` section may change: the training subset only.
+FINAL_DATA_KEYS = ("train_size", "train_fraction")
 
 
 def _check_keys(values: dict[str, Any], spec: type[FrozenModel], key: str) -> None:
@@ -189,6 +225,35 @@ class StudySection(FrozenModel):
         return ["maximize"] + ["minimize"] * (len(self.objectives) - 1)
 
 
+class FinalEval(FrozenModel):
+    """Re-train the best trials with several seeds before naming a winner (``final_eval``).
+
+    A study ranks trials by one run each, so its best trial is partly luck (the winner's
+    curse). After the search, the ``top_k`` completed trials by value are trained again
+    with each seed (validation only); the winner has the best mean validation accuracy, and
+    only the winner is then measured on the test split. ``seeds: 3`` means seeds 0, 1, 2.
+    Single-objective studies only.
+    """
+
+    top_k: int = Field(3, ge=1)
+    seeds: list[pydantic.StrictInt] = Field(default_factory=lambda: [0, 1, 2])
+
+    @pydantic.field_validator("seeds", mode="before")
+    @classmethod
+    def _seeds(cls, seeds: Any) -> Any:
+        expected = "an integer n >= 2 (seeds 0..n-1) or a list of >= 2 distinct integers >= 0"
+        if isinstance(seeds, int) and not isinstance(seeds, bool):
+            if seeds < 2:
+                raise ConfigError("", expected, repr(seeds))
+            return list(range(seeds))
+        if not isinstance(seeds, list):
+            raise ConfigError("", expected, repr(seeds))
+        bad = [s for s in seeds if not isinstance(s, int) or isinstance(s, bool) or s < 0]
+        if bad or len(seeds) < 2 or len(set(seeds)) != len(seeds):
+            raise ConfigError("", expected, repr(seeds))
+        return seeds
+
+
 class StudyConfig(FrozenModel):
     """A parsed study file. Paths inside it are relative to the file's folder.
 
@@ -203,11 +268,25 @@ class StudyConfig(FrozenModel):
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)
     search_space: str
     final: FinalTraining = Field(default_factory=FinalTraining)
+    #: Re-train the top trials with several seeds, then test the winner once (None: off).
+    final_eval: FinalEval | None = None
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     #: Trials to run first: literature recipe names (search_spaces/literature/), recipe files
     #: or study files (their best trial), paths relative to the study file.
     warm_start: list[str] = Field(default_factory=list)
     file: str = Field("<study>", exclude=True)
+
+    @pydantic.model_validator(mode="after")
+    def _final_eval_single_objective(self) -> StudyConfig:
+        # One winner by mean val_acc only makes sense when val_acc is the one objective.
+        if self.final_eval is not None and len(self.study.objectives) > 1:
+            raise ConfigError(
+                "final_eval",
+                "a single-objective study (objectives: [val_acc])",
+                f"objectives {self.study.objectives}",
+                hint="Remove final_eval, or export the Pareto set with `autokd export --pareto`.",
+            )
+        return self
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> StudyConfig:

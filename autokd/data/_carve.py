@@ -47,16 +47,20 @@ def carve_parts(labels: np.ndarray, spec: DataSpec, *, official_test: int = 0) -
 
     Args:
         labels: Labels of every image ``(N,)``; an official test set comes last.
-        spec: Supplies ``val_fraction``, ``test_fraction``, ``train_size`` and ``split_seed``.
+        spec: Supplies ``val_fraction``, ``test_fraction``, ``train_size`` or
+            ``train_fraction``, and ``split_seed``.
         official_test: How many of the last labels are the official test set; 0 carves a
             test part of ``test_fraction`` of everything instead.
 
     Returns:
         Sorted int64 index arrays. Validation is ``val_fraction`` of the non-test images and
-        ``train_size`` (if set) keeps a stratified subset of what remains.
+        ``train_size`` (if set) keeps a stratified subset of what remains;
+        ``train_fraction`` keeps ``round(train_fraction * n)`` of those ``n`` images, the
+        same subset as that ``train_size``. Validation and test never depend on either.
 
     Raises:
-        ConfigError: If a fraction or ``train_size`` leaves some class out of a part.
+        ConfigError: If a fraction, ``train_size`` or ``train_fraction`` leaves some class
+            out of a part.
     """
     seed, n = spec.split_seed, len(labels)
     if official_test:
@@ -65,9 +69,19 @@ def carve_parts(labels: np.ndarray, spec: DataSpec, *, official_test: int = 0) -
         pool, test = _split(labels, spec.test_fraction, seed, "data.test_fraction")
     keep, val = _split(labels[pool], spec.val_fraction, seed, "data.val_fraction")
     train, val = pool[keep], pool[val]
-    if spec.train_size is not None and spec.train_size != len(train):
-        train = train[_subset(labels[train], spec.train_size, seed)]
+    size, key, asked = _train_size(spec, len(train))
+    if size is not None and size != len(train):
+        train = train[_subset(labels[train], size, seed, key=key, asked=asked)]
     return {"train": train, "val": val, "test": test}
+
+
+def _train_size(spec: DataSpec, n_train: int) -> tuple[int | None, str, str]:
+    """The training subset's size (None: all), the key that set it, and how it was asked."""
+    if spec.train_fraction is None:
+        return spec.train_size, "data.train_size", str(spec.train_size)
+    # The same size a user would write as train_size, so both give the identical subset.
+    size = round(spec.train_fraction * n_train)
+    return size, "data.train_fraction", f"{spec.train_fraction} ({size} of {n_train} images)"
 
 
 def _split(labels: np.ndarray, fraction: float, seed: int, key: str) -> tuple:
@@ -81,20 +95,21 @@ def _split(labels: np.ndarray, fraction: float, seed: int, key: str) -> tuple:
         ) from None
 
 
-def _subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
+def _subset(labels: np.ndarray, size: int, seed: int, *, key: str, asked: str) -> np.ndarray:
     classes = len(np.unique(labels))
     if not classes <= size <= len(labels):
         raise ConfigError(
-            "data.train_size",
+            key,
             f"between {classes} (one image per class) and {len(labels)} (the training images "
             "left after validation is held out)",
-            str(size),
+            asked,
         )
     dropped = len(labels) - size
     if dropped < classes:  # too few to stratify; dropping so few keeps the class shares anyway
         rng = np.random.default_rng(seed)
         return np.sort(rng.permutation(len(labels))[dropped:])
-    return _split(labels, size, seed, "data.train_size")[1]
+    # Always split off an image count, never a share: train_size and train_fraction then agree.
+    return _split(labels, size, seed, key)[1]
 
 
 def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:

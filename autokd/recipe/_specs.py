@@ -64,6 +64,9 @@ class DataSpec(FrozenModel):
     split_seed: int = Field(0, ge=0)
     #: Train on a stratified, seeded subset of this many images (None: all that remain).
     train_size: int | None = Field(None, ge=1)
+    #: Train on a stratified, seeded subset of this share of the training images left after
+    #: validation is held out (None: all); the same subset as the equivalent ``train_size``.
+    train_fraction: float | None = Field(None, gt=0.0, le=1.0)
     #: ImageFolder: resize every image to this square size (required when sizes differ).
     image_size: int | None = Field(None, ge=1, le=4096)
     #: ImageFolder: hold the decoded images in memory; None decides by size.
@@ -87,6 +90,12 @@ class DataSpec(FrozenModel):
     def _known_params(self) -> DataSpec:
         from autokd.data import check_params
 
+        if self.train_size is not None and self.train_fraction is not None:
+            raise ConfigError(
+                "train_fraction",
+                "train_size or train_fraction, not both (each picks the training subset)",
+                f"train_fraction={self.train_fraction} with train_size={self.train_size}",
+            )
         check_params(self.name, self.params)
         return self
 

@@ -13,11 +13,14 @@ import autokd
 from autokd.config import StudyConfig
 from autokd.exceptions import AutokdError
 from autokd.exceptions import ConfigError
+from autokd.logging import get_logger
 from autokd.recipe import Recipe
 from autokd.recipe import TeacherSpec
 from autokd.study._factories import open_storage
 
 __all__ = ["export_best", "export_pareto", "export_trial", "load_study"]
+
+_logger = get_logger(__name__)
 
 
 def load_study(config: StudyConfig, storage: str | None = None) -> optuna.Study:
@@ -55,6 +58,8 @@ def export_best(
     unless ``as_searched``; the searched optimisation is then kept in the provenance. The
     recipe's ``provenance`` records the study, trial number, MLflow run id, autokd version and
     the trial's validation accuracy; ``data.split_hash`` pins the split the search used.
+    When the study holds a ``final_eval`` record, its winner is exported instead of
+    ``study.best_trial``, and the provenance gets the record's summary under ``final_eval``.
 
     Raises:
         AutokdError: If the study has no completed trial, or has several objectives (then
@@ -68,7 +73,30 @@ def export_best(
             "objectives, so no single best trial; export its Pareto set with "
             "`autokd export STUDY --pareto -o DIR`."
         )
-    return export_trial(config, study, study.best_trial, as_searched=as_searched)
+    final_eval = study.user_attrs.get("final_eval")
+    if not final_eval:
+        return export_trial(config, study, study.best_trial, as_searched=as_searched)
+    return _export_final_eval_winner(config, study, final_eval, as_searched=as_searched)
+
+
+def _export_final_eval_winner(
+    config: StudyConfig, study: optuna.Study, final_eval: dict, *, as_searched: bool
+) -> Recipe:
+    """The final evaluation's winner (not the luckiest single run), with its summary."""
+    from autokd.study._final_eval import candidate_trials
+
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    done = [c["trial"] for c in final_eval["candidates"]]
+    if done != [t.number for t in candidate_trials(study, final_eval["top_k"])]:
+        _logger.warning(
+            "study '%s' has new top trials since its final_eval: rerun `autokd run` to redo it",
+            config.study.name,
+        )
+    recipe = export_trial(config, study, trials[final_eval["winner"]], as_searched=as_searched)
+    keys = ("winner", "val_mean", "val_std", "test_mean", "test_std", "seeds")
+    summary = {key: final_eval[key] for key in keys}
+    summary["candidates"] = done
+    return recipe.model_copy(update={"provenance": {**recipe.provenance, "final_eval": summary}})
 
 
 def export_trial(
@@ -88,10 +116,12 @@ def export_trial(
     recipe = recipe_from_trial(
         space, optuna.trial.FixedTrial(trial.params), data=data, teacher=teacher
     )
-    final = config.final
+    final, searched_recipe = config.final, recipe
     searched = recipe.to_dict()
-    if not as_searched and (final.optim or final.augment):
+    if not as_searched and (final.optim or final.augment or final.data):
         recipe = Recipe.from_dict(final.apply(searched), file=f"{config.file} (final)")
+        if final.data:
+            recipe = _with_split_hash(recipe)
     attrs = trial.user_attrs
     costs = {key: attrs[key] for key in ("student_macs", "student_latency_ms") if key in attrs}
     provenance = {
@@ -106,13 +136,47 @@ def export_trial(
         "mlflow_tracking_uri": study.user_attrs.get("mlflow_tracking_uri"),
         "autokd_version": autokd.__version__,
         **(
-            {"searched_optim": searched["optim"], "searched_augment": searched["augment"]}
+            {
+                "searched_optim": searched["optim"],
+                "searched_augment": searched["augment"],
+                **_fidelity(searched_recipe, recipe),
+            }
             if recipe.to_dict() != searched
             else {}
         ),
         "exported_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
     return recipe.model_copy(update={"provenance": provenance})
+
+
+def _with_split_hash(recipe: Recipe) -> Recipe:
+    """The recipe with ``data.split_hash`` of its own (final) split, read from the files."""
+    from autokd.data import load_splits
+
+    digest = load_splits(recipe.data).split_hash  # MissingFileError if the files are gone
+    data = recipe.data.model_copy(update={"split_hash": digest})
+    return recipe.model_copy(update={"data": data})
+
+
+def _fidelity(searched: Recipe, final: Recipe) -> dict[str, dict[str, object]]:
+    """Provenance of the search fidelity and the final budget (n_train: images trained on)."""
+    from autokd.data import load_splits
+
+    optim = searched.optim
+    return {
+        "search_fidelity": {
+            "epochs": optim.epochs,
+            "train_size": searched.data.train_size,
+            "train_fraction": searched.data.train_fraction,
+            "n_train": len(load_splits(searched.data).train_y),
+            "lr_schedule": optim.lr_schedule,
+            "lr_milestones": list(optim.lr_milestones),
+        },
+        "final_budget": {
+            "epochs": final.optim.epochs,
+            "n_train": len(load_splits(final.data).train_y),
+        },
+    }
 
 
 def export_pareto(

@@ -16,7 +16,20 @@ Optuna's vocabulary; anything else is a fixed value or a nested section::
       lr: {type: float, low: 0.01, high: 0.3, log: true}
 
 The fields under a choice belong to the mapping that holds the categorical (here
-``distill.alpha.start``). Every Optuna parameter is named by its dotted recipe path.
+``distill.alpha.start``). Every Optuna parameter is named by its dotted recipe path; a path
+that two choices give different distributions (``student.depth`` of ``cnn`` and ``resnet``)
+is named after the later choice there (``student.depth:resnet``), as Optuna keeps one
+distribution per name.
+
+Beyond the recipe's own fields:
+
+- ``distill.terms.NAME: {search: optional|always, ...}`` fills in the loss's default ranges
+  (``autokd list losses``), ``pair: auto`` and, for ``optional``, an on/off switch;
+- ``pair: auto`` and ``projector: auto`` (with ``pair: auto``) are resolved from the models'
+  probed shapes (:meth:`SearchSpace.resolve_auto_pairs`);
+- ``distill.choose: {k: 2, from: [kd, dkd, at]}`` (or ``{min: 1, max: 3, from: ...}``) turns
+  on exactly k (or min..max) of the listed terms: one categorical ``distill.choose`` over
+  the combinations (``"at+kd"``, at most 200), not written into the recipe.
 """
 
 from __future__ import annotations
@@ -24,7 +37,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 import copy
 import dataclasses
+from decimal import Decimal
+import itertools
 from pathlib import Path
+import re
 from typing import Any
 
 import optuna
@@ -41,6 +57,8 @@ _KEYS = {
     "int": {"type", "low", "high", "log", "step"},
     "categorical": {"type", "choices"},
 }
+#: ``distill.choose`` enumerates its combinations as one categorical; more is an error.
+_MAX_COMBINATIONS = 200
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,8 +68,11 @@ class _Range:
     high: float
     log: bool
     step: float | None
+    #: The Optuna parameter name when it is not the dotted path (see ``SearchSpace._register``).
+    name: str | None = None
 
     def suggest(self, trial: optuna.Trial, name: str) -> Any:
+        name = self.name or name
         if self.kind == "int":
             return trial.suggest_int(
                 name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log
@@ -66,9 +87,12 @@ class _Range:
 class _Choice:
     choices: tuple[Any, ...]
     branches: dict[Any, dict[str, Any]]  # choice -> parsed fields it enables
+    name: str | None = None
+    #: Sampled for its branches only, not written into the recipe (``distill.choose``).
+    hidden: bool = False
 
     def suggest(self, trial: optuna.Trial, name: str) -> Any:
-        return trial.suggest_categorical(name, self.choices)
+        return trial.suggest_categorical(self.name or name, self.choices)
 
     def extremes(self) -> tuple[Any, Any]:
         return self.choices[0], self.choices[-1]
@@ -155,6 +179,13 @@ def _origin_of(key: str, origins: Mapping[str, str]) -> str | None:
     return None
 
 
+def _signature(dist: _Range | _Choice) -> tuple[Any, ...]:
+    """What Optuna sees of a distribution (two with one signature can share a name)."""
+    if isinstance(dist, _Choice):
+        return ("categorical", tuple((type(c), c) for c in dist.choices))
+    return (dist.kind, dist.low, dist.high, dist.log, dist.step)
+
+
 class SearchSpace:
     """A parsed search space.
 
@@ -186,7 +217,11 @@ class SearchSpace:
         #: ``pair: auto`` leaves: (holding mapping, dotted path, loss name), resolved by
         #: :meth:`resolve_auto_pairs` once the models' shapes are known.
         self.auto_pairs: list[tuple[dict[str, Any], str, str]] = []
+        #: ``projector: auto`` leaves, as for :attr:`auto_pairs`: a categorical over the loss's
+        #: projectors until :meth:`resolve_auto_pairs` narrows it to those the pairs take.
+        self.auto_projectors: list[tuple[dict[str, Any], str, str]] = []
         self._term_loss: str | None = None
+        self._branch: list[str] = []  # the enclosing choices, innermost last
         self._tree = self._parse_mapping(tree, "")
 
     @classmethod
@@ -222,6 +257,8 @@ class SearchSpace:
         )
 
     def _parse_mapping(self, node: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+        if prefix == "distill" and "choose" in node:
+            return self._parse_choose(node)
         out: dict[str, Any] = {}
         for key, child in node.items():
             path = f"{prefix}.{key}" if prefix else str(key)
@@ -230,6 +267,8 @@ class SearchSpace:
             elif key == "pair" and child == "auto" and self._term_loss is not None:
                 out[key] = child
                 self.auto_pairs.append((out, path, self._term_loss))
+            elif key == "projector" and self._term_loss is not None:
+                self._parse_projector(out, child, path, prefix)
             elif isinstance(child, Mapping) and "type" in child:
                 out[key] = self._parse_dist(child, path, prefix)
             elif isinstance(child, Mapping):
@@ -254,10 +293,138 @@ class SearchSpace:
         if "search" in node:
             node = self._expand_search(node, LOSSES.get(loss), path)
         self._term_loss = str(loss)
+        n_auto = len(self.auto_pairs)
         try:
-            return self._parse_mapping(node, path)
+            parsed = self._parse_mapping(node, path)
         finally:
             self._term_loss = None
+        with_pair = {id(holder) for holder, _, _ in self.auto_pairs[n_auto:]}
+        for holder, proj_path, _ in self.auto_projectors:
+            if proj_path.startswith(f"{path}.") and id(holder) not in with_pair:
+                raise self._error(
+                    proj_path,
+                    "projector: auto together with pair: auto (for a fixed pair, list the "
+                    "projectors as a categorical)",
+                    "a fixed or listed pair",
+                )
+        return parsed
+
+    def _parse_projector(self, out: dict[str, Any], child: Any, path: str, prefix: str) -> None:
+        """A term's projector: fixed, a categorical, or ``auto`` (the loss's projectors)."""
+        from autokd.losses import LOSSES
+
+        loss = str(self._term_loss)
+        declared = LOSSES.get(loss).projectors
+        allowed = f"one of the projectors of '{loss}': {', '.join(declared) or 'none'}"
+        if child == "auto":
+            if len(declared) > 1:
+                out["projector"] = self._register(path, _Choice(tuple(declared), {}))
+                self.auto_projectors.append((out, path, loss))
+            elif declared:
+                out["projector"] = declared[0]
+            return
+        if isinstance(child, Mapping) and "type" in child:
+            dist = self._parse_dist(child, path, prefix)
+            bad = (
+                [c for c in dist.choices if c is not None and c not in declared]
+                if isinstance(dist, _Choice)
+                else ["a number range"]
+            )
+            if bad:
+                raise self._error(f"{path}.choices", allowed, ", ".join(map(str, bad)))
+            out["projector"] = dist
+            return
+        if child is not None and child not in declared:
+            raise ConfigError(
+                path,
+                allowed,
+                repr(child),
+                file=self.file,
+                hint=closest(str(child), declared).strip(),
+            )
+        out["projector"] = child
+
+    def _parse_choose(self, node: Mapping[str, Any]) -> dict[str, Any]:
+        """``distill.choose: {k | min, max, from}``: which of the ``from`` terms are on.
+
+        One hidden categorical ``distill.choose`` picks a combination (``"at+kd"``); each term
+        of ``from`` is on exactly when it is in the combination, and its fields (weight,
+        parameters, pair...) are sampled only then.
+        """
+        spec, terms = node["choose"], node.get("terms") or {}
+        key = "distill.choose"
+        if not isinstance(spec, Mapping):
+            raise self._error(key, "a mapping {k: N, from: [terms]} or {min, max, from}", spec)
+        for name in spec:
+            if name not in ("k", "min", "max", "from"):
+                raise self._error(f"{key}.{name}", "one of the keys k, min, max, from", name)
+        names = spec.get("from")
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            raise self._error(f"{key}.from", "a non-empty list of term names", names)
+        for name in names:
+            if name not in terms or not isinstance(terms[name], Mapping):
+                raise ConfigError(
+                    f"{key}.from",
+                    f"terms declared under distill.terms ({', '.join(map(str, terms)) or 'none'})",
+                    repr(name),
+                    file=self.file,
+                    hint=closest(name, [str(t) for t in terms]).strip(),
+                )
+            if "enabled" in terms[name]:
+                raise self._error(
+                    f"distill.terms.{name}.enabled",
+                    "no 'enabled' (distill.choose switches this term on and off)",
+                    terms[name]["enabled"],
+                )
+            if "+" in name:
+                raise self._error(f"{key}.from", "term names without '+'", name)
+        if len(set(names)) != len(names):
+            raise self._error(f"{key}.from", "distinct term names", names)
+        if "k" in spec and ("min" in spec or "max" in spec):
+            raise self._error(key, "either k or min/max, not both", "both")
+        low, high = (spec["k"], spec["k"]) if "k" in spec else (spec.get("min"), spec.get("max"))
+        for name, value in (("k" if "k" in spec else "min", low), ("max", high)):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise self._error(
+                    f"{key}.{name}", "an integer", "nothing" if value is None else value
+                )
+        if not 1 <= low <= high <= len(names):
+            raise self._error(
+                key,
+                f"1 <= k (or min <= max) <= {len(names)}, the number of terms in 'from'",
+                f"k={low}" if low == high else f"min={low}, max={high}",
+            )
+        combos = [
+            combo
+            for size in range(low, high + 1)
+            for combo in itertools.combinations(sorted(names), size)
+        ]
+        if len(combos) > _MAX_COMBINATIONS:
+            raise self._error(
+                key,
+                f"at most {_MAX_COMBINATIONS} combinations of terms",
+                f"{len(combos)} (fewer terms in 'from' or a smaller k)",
+            )
+        # The chosen terms parse as ``always`` (their fields unconditional), outside the tree.
+        rest = {k: v for k, v in node.items() if k != "choose"}
+        rest["terms"] = {k: v for k, v in terms.items() if k not in names}
+        out = self._parse_mapping(rest, "distill")
+        parsed_on: dict[str, dict[str, Any]] = {}
+        for name in names:
+            term = dict(terms[name])
+            if term.get("search") == "optional":
+                term["search"] = "always"
+            parsed_on[name] = self._parse_term(name, term, f"distill.terms.{name}")
+            parsed_on[name].setdefault("enabled", True)
+        branches = {
+            "+".join(combo): {
+                "terms": {n: parsed_on[n] if n in combo else {"enabled": False} for n in names}
+            }
+            for combo in combos
+        }
+        out.setdefault("terms", {})
+        out["choose"] = self._register(key, _Choice(tuple(branches), branches, hidden=True))
+        return out
 
     def _expand_search(self, node: Mapping[str, Any], cls: Any, path: str) -> dict[str, Any]:
         mode = node["search"]
@@ -274,16 +441,29 @@ class SearchSpace:
                 fields["params"] = {**fields.get("params", {}), **value}
             elif name not in ("search", "loss"):
                 fields[name] = value
+        if "enabled" in node:
+            raise self._error(
+                f"{path}.enabled",
+                f"no 'enabled' with search: {mode} (search decides whether the term is on)",
+                node["enabled"],
+            )
         head = {"loss": node["loss"]} if "loss" in node else {}
         if mode == "always":
             return {**head, "enabled": True, **fields}
         return {**head, "enabled": {"type": "categorical", "choices": {True: fields, False: None}}}
 
-    def resolve_auto_pairs(self, choices: Mapping[str, list[str]]) -> None:
+    def resolve_auto_pairs(
+        self,
+        choices: Mapping[str, list[str]],
+        projectors: Mapping[str, list[str]] | None = None,
+    ) -> None:
         """Turns each ``pair: auto`` into a categorical over the proposed pairs.
 
         Args:
             choices: Dotted path of each auto pair -> proposed ``"teacher -> student"`` pairs.
+            projectors: Dotted path of each ``projector: auto`` -> the projectors that bridge
+                every proposed pair (one makes it fixed); a path not given keeps all the
+                loss's projectors.
 
         Raises:
             ConfigError: If a path has no proposal.
@@ -296,9 +476,22 @@ class SearchSpace:
                     f"at least one teacher/student layer pair that '{loss}' accepts",
                     "none (no tapped modules with matching shapes)",
                 )
-            holder["pair"] = _Choice(tuple(proposed), {})
-            self.distributions[path] = holder["pair"]
+            holder["pair"] = self._register(path, _Choice(tuple(proposed), {}), replace=True)
         self.auto_pairs = []
+        for holder, path, loss in self.auto_projectors:
+            if projectors is None or path not in projectors:
+                continue
+            kept = list(projectors[path])
+            if not kept:
+                raise self._error(
+                    path, f"a projector of '{loss}' that bridges the proposed pairs", "none"
+                )
+            if len(kept) == 1:
+                holder["projector"] = kept[0]
+                self.distributions.pop(path, None)
+            else:
+                holder["projector"] = self._register(path, _Choice(tuple(kept), {}), replace=True)
+        self.auto_projectors = []
 
     def _parse_dist(self, node: Mapping[str, Any], path: str, prefix: str) -> _Range | _Choice:
         kind = node["type"]
@@ -316,7 +509,27 @@ class SearchSpace:
             if kind == "categorical"
             else (self._parse_range(node, path, kind))
         )
-        self.distributions[path] = dist
+        return self._register(path, dist)
+
+    def _register(self, path: str, dist: Any, *, replace: bool = False) -> Any:
+        """Records ``dist`` as the parameter ``path``.
+
+        The same path under two choices (``student.depth`` of two families) shares one
+        parameter when the distributions agree; otherwise the later one is named after its
+        choice (``student.depth:resnet``), since Optuna keeps one distribution per name.
+        """
+        known = self.distributions.get(path)
+        if known is None or replace or _signature(known) == _signature(dist):
+            self.distributions[path] = dist
+            return dist
+        # ':' and the characters kept from the choice are legal in MLflow parameter names.
+        name = (
+            f"{path}:{re.sub(r'[^A-Za-z0-9_.-]', '_', self._branch[-1])}" if self._branch else path
+        )
+        if name in self.distributions and _signature(self.distributions[name]) != _signature(dist):
+            raise self._error(path, "one distribution per parameter and choice", "two")
+        dist = dataclasses.replace(dist, name=name)
+        self.distributions[name] = dist
         return dist
 
     def _parse_range(self, node: Mapping[str, Any], path: str, kind: str) -> _Range:
@@ -343,6 +556,12 @@ class SearchSpace:
             raise self._error(path, "either log or step, not both", "both")
         if log and low <= 0:
             raise self._error(f"{path}.low", "low > 0 with log: true", low)
+        if step is not None and (Decimal(str(high)) - Decimal(str(low))) % Decimal(str(step)):
+            raise self._error(
+                f"{path}.step",
+                f"a step that divides high - low ({high} - {low})",
+                step,
+            )
         return _Range(kind, low, high, log, step)
 
     def _parse_choice(self, node: Mapping[str, Any], path: str, prefix: str) -> _Choice:
@@ -354,7 +573,11 @@ class SearchSpace:
                     raise self._error(
                         f"{path}.choices.{choice}", "a mapping of fields or null", fields
                     )
-                branches[choice] = self._parse_mapping(fields or {}, prefix)
+                self._branch.append(str(choice))
+                try:
+                    branches[choice] = self._parse_mapping(fields or {}, prefix)
+                finally:
+                    self._branch.pop()
             values = tuple(choices)
         elif isinstance(choices, list):
             branches, values = {}, tuple(choices)
@@ -371,6 +594,10 @@ class SearchSpace:
                 raise self._error(
                     f"{path}.choices", "None, bool, int, float or str choices", value
                 )
+        seen = [(type(v), v) for v in values]
+        if len(set(seen)) != len(seen):
+            dupes = sorted({str(v) for t, v in seen if seen.count((t, v)) > 1})
+            raise self._error(f"{path}.choices", "distinct choices", f"{', '.join(dupes)} twice")
         return _Choice(values, branches)
 
     # --- sampling ------------------------------------------------------------------------
@@ -388,21 +615,40 @@ class SearchSpace:
         for key, child in node.items():
             path = f"{prefix}.{key}" if prefix else str(key)
             if isinstance(child, (_Range, _Choice)):
-                out[key] = child.suggest(trial, path)
-                if isinstance(child, _Choice) and out[key] in child.branches:
-                    self._sample_into(child.branches[out[key]], prefix, trial, out)
+                value = child.suggest(trial, path)
+                if not (isinstance(child, _Choice) and child.hidden):
+                    out[key] = value
+                if isinstance(child, _Choice) and value in child.branches:
+                    self._sample_into(child.branches[value], prefix, trial, out)
             elif isinstance(child, dict):
                 self._sample_into(child, path, trial, out.setdefault(key, {}))
             else:
                 out[key] = copy.deepcopy(child)
 
     def probe_params(self, seed: int = 0, n_random: int = 8) -> list[dict[str, Any]]:
-        """Parameter sets that exercise the space: all lows, all highs and a few random draws."""
+        """Parameter sets that exercise the space: all lows, all highs and ``n_random`` draws.
+
+        All lows take every categorical's first choice and all highs its last. The first
+        half of the draws take the other choices in turn (the second, twice: with all lows
+        and with all highs; then the third...), so a bad range under a middle or first choice
+        is met too; the rest are random.
+        """
         lows = {name: d.extremes()[0] for name, d in self.distributions.items()}
         highs = {name: d.extremes()[1] for name, d in self.distributions.items()}
+        structured = []
+        for n in range((n_random + 1) // 2):
+            ends = highs if n % 2 else lows
+            structured.append(
+                {
+                    name: d.choices[(n // 2 + 1) % len(d.choices)]
+                    if isinstance(d, _Choice)
+                    else ends[name]
+                    for name, d in self.distributions.items()
+                }
+            )
         study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-        draws = []
-        for _ in range(n_random):
+        draws = structured
+        for _ in range(n_random - len(structured)):
             trial = study.ask()
             self.sample(trial)
             draws.append(dict(trial.params))

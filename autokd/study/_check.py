@@ -9,6 +9,7 @@ from autokd.config import StudyConfig
 from autokd.data import dataset_shape
 from autokd.engine._pairs import probe_shapes
 from autokd.engine._pairs import propose_pairs
+from autokd.exceptions import AutokdError
 from autokd.exceptions import ConfigError
 from autokd.losses import LOSSES
 from autokd.models import build_model
@@ -39,14 +40,21 @@ def check_study(config: StudyConfig) -> SearchSpace:
     teacher = TeacherSpec(
         model=config.teacher.model, checkpoint="<not trained yet>", sha256=PLACEHOLDER_SHA
     )
-    teacher_modules = set(dict(build_model(config.teacher.model, **dims).named_modules()))
+    with torch.random.fork_rng(devices=[]):
+        teacher_model = build_model(config.teacher.model, **dims)
+    teacher_modules = set(dict(teacher_model.named_modules()))
+    t_shapes = _LayerShapes(teacher_model, image_shape)
     student_modules: dict[str, set[str]] = {}
+    student_shapes: dict[str, _LayerShapes] = {}
     for params in space.probe_params():
         trial = optuna.trial.FixedTrial(params)
         recipe = recipe_from_trial(space, trial, data=config.data, teacher=teacher)
         key = recipe.student.model_dump_json()
         if key not in student_modules:
-            student_modules[key] = set(dict(build_model(recipe.student, **dims).named_modules()))
+            with torch.random.fork_rng(devices=[]):
+                student = build_model(recipe.student, **dims)
+            student_modules[key] = set(dict(student.named_modules()))
+            student_shapes[key] = _LayerShapes(student, image_shape)
         for name, term in recipe.distill.active_terms().items():
             layers = [("teacher", t, teacher_modules) for t, _ in term.pairs]
             layers += [("student", s, student_modules[key]) for _, s in term.pairs]
@@ -59,12 +67,83 @@ def check_study(config: StudyConfig) -> SearchSpace:
                         repr(layer),
                         file=space.file,
                     )
+            if term.pairs:
+                _check_buildable(name, term, t_shapes, student_shapes[key], space.file)
     if config.study.sampler.name == "grid":
         space.grid_values()  # the grid must be finite: every float range needs a step
     from autokd.study._warm import warm_start_params
 
     warm_start_params(config, space)  # a warm start the space cannot express is bad input
     return space
+
+
+class _LayerShapes:
+    """Output shapes (without the batch dim) of any named modules of one model, probed once."""
+
+    def __init__(self, model: torch.nn.Module, image_shape: tuple[int, ...]) -> None:
+        self.model = model
+        self.image_shape = image_shape
+        self.shapes: dict[str, tuple[int, ...]] = {}
+
+    def __call__(self, names: list[str]) -> dict[str, tuple[int, ...]]:
+        missing = [n for n in names if n not in self.shapes]
+        if missing:
+            modules = dict(self.model.named_modules())
+            seen: dict[str, tuple[int, ...]] = {}
+
+            def record(name: str):
+                def hook(module, args, out) -> None:  # returns None: the output is unchanged
+                    if isinstance(out, torch.Tensor):
+                        seen.setdefault(name, tuple(out.shape[1:]))
+
+                return hook
+
+            hooks = [modules[n].register_forward_hook(record(n)) for n in missing]
+            try:
+                self.model.eval()
+                with torch.no_grad(), torch.random.fork_rng(devices=[]):
+                    self.model(torch.zeros(2, *self.image_shape))
+            finally:
+                for h in hooks:
+                    h.remove()
+            self.shapes.update(seen)
+        return {n: self.shapes[n] for n in names if n in self.shapes}
+
+
+def _check_buildable(name, term, t_shapes: _LayerShapes, s_shapes: _LayerShapes, file) -> None:
+    """Builds the term's loss from probed shapes as the engine will; failing is bad input."""
+    cls = LOSSES.get(term.loss or name)
+    t_layers, s_layers = [t for t, _ in term.pairs], [s for _, s in term.pairs]
+    ts, ss = t_shapes(t_layers), s_shapes(s_layers)
+    if any(n not in ts for n in t_layers) or any(n not in ss for n in s_layers):
+        return  # a module that returns no tensor: the engine reports it in the trial
+    if cls.joint_pairs is not None:
+        builds = [(tuple(t_layers), tuple(s_layers))]
+        shape_of = lambda shapes, names: tuple(shapes[n] for n in names)  # noqa: E731
+    else:
+        builds = list(term.pairs)
+        shape_of = lambda shapes, n: shapes[n]  # noqa: E731
+    for t_layer, s_layer in builds:
+        try:
+            with torch.random.fork_rng(devices=[]):
+                cls(
+                    teacher_layer=t_layer,
+                    student_layer=s_layer,
+                    teacher_shape=shape_of(ts, t_layer),
+                    student_shape=shape_of(ss, s_layer),
+                    projector=term.projector,
+                    **term.params,
+                )
+        except (AutokdError, RuntimeError, ValueError) as exc:
+            pair = f"{t_layer} {shape_of(ts, t_layer)} -> {s_layer} {shape_of(ss, s_layer)}"
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(
+                f"distill.terms.{name}.pair",
+                f"layers whose shapes {cls.__name__} can bridge",
+                pair,
+                file=file,
+                hint=f"({first})",
+            ) from None
 
 
 def _resolve_auto_pairs(
@@ -83,10 +162,61 @@ def _resolve_auto_pairs(
             key = spec.model_dump_json()
             if key not in students:
                 students[key] = probe_shapes(build_model(spec, **dims), image_shape)
-    choices = {}
-    for _, path, loss in space.auto_pairs:
-        per_student = [
-            propose_pairs(LOSSES.get(loss), t_shapes, s_shapes) for s_shapes in students.values()
-        ]
-        choices[path] = [p for p in per_student[0] if all(p in other for other in per_student)]
-    space.resolve_auto_pairs(choices)
+    from autokd.exceptions import AutokdError
+
+    def builds(cls: type, pair: str, projector: str, s_shapes: dict) -> bool:
+        group = [tuple(x.strip() for x in one.split("->")) for one in pair.split(";")]
+        t_names, s_names = [t for t, _ in group], [s for _, s in group]
+        if cls.joint_pairs is None:
+            kwargs = {
+                "teacher_layer": t_names[0],
+                "student_layer": s_names[0],
+                "teacher_shape": t_shapes[t_names[0]],
+                "student_shape": s_shapes[s_names[0]],
+            }
+        else:
+            kwargs = {
+                "teacher_layer": tuple(t_names),
+                "student_layer": tuple(s_names),
+                "teacher_shape": tuple(t_shapes[t] for t in t_names),
+                "student_shape": tuple(s_shapes[s] for s in s_names),
+            }
+        try:
+            with torch.random.fork_rng(devices=[]):
+                cls(projector=projector, **kwargs)
+        except (AutokdError, RuntimeError, ValueError):
+            return False
+        return True
+
+    auto_projectors = {path for _, path, _ in space.auto_projectors}
+    choices, projectors = {}, {}
+    for holder, path, loss in space.auto_pairs:
+        cls = LOSSES.get(loss)
+        per_student = [propose_pairs(cls, t_shapes, s_shapes) for s_shapes in students.values()]
+        pairs = [p for p in per_student[0] if all(p in other for other in per_student)]
+        # A searched projector: keep the pairs that every projector choice can bridge. For
+        # ``projector: auto``, the projectors are taken greedily (those that bridge the most
+        # pairs first) while at least one pair fits them all, e.g. the conv projectors for
+        # (C, H, W) pairs without the linear one that only takes vectors.
+        proj_path = f"{path.rsplit('.', 1)[0]}.projector"
+        named = holder.get("projector")
+        options = list(getattr(named, "choices", [named]))
+        fits = {
+            proj: [
+                p
+                for p in pairs
+                if proj is None or all(builds(cls, p, proj, s) for s in students.values())
+            ]
+            for proj in options
+        }
+        if proj_path in auto_projectors:
+            ranked = sorted(options, key=lambda proj: -len(fits[proj]))
+            kept: list = []
+            for proj in ranked:
+                both = [p for p in pairs if all(p in fits[k] for k in (*kept, proj))]
+                if both:
+                    kept.append(proj)
+            projectors[proj_path] = [proj for proj in options if proj in kept]
+            options = projectors[proj_path]
+        choices[path] = [p for p in pairs if all(p in fits[proj] for proj in options)]
+    space.resolve_auto_pairs(choices, projectors)

@@ -132,6 +132,7 @@ def run_study(
         _logger.info(
             "study '%s' already holds %d trials (n_trials=%d)", study.study_name, done, total
         )
+        _final_eval(config, study, dev, tracker, parent)  # kept when already done
         tracker.end_run(parent, "FINISHED")
         return study
     objective = Objective(
@@ -160,8 +161,22 @@ def run_study(
     finally:
         bar.close()
     _log_summary(tracker, parent, study)
+    _final_eval(config, study, dev, tracker, parent)
     tracker.end_run(parent, "FINISHED")
     return study
+
+
+def _final_eval(
+    config: StudyConfig, study: optuna.Study, dev: Any, tracker: MlflowTracker, parent: str
+) -> None:
+    """The study file's final_eval, logged on the still-open study run."""
+    from autokd.study._final_eval import run_final_eval
+
+    try:
+        run_final_eval(config, study, device=dev, tracker=tracker, parent_run_id=parent)
+    except KeyboardInterrupt:
+        tracker.end_run(parent, "KILLED", reason="interrupted")
+        raise
 
 
 def _check_objectives(config: StudyConfig, study: optuna.Study) -> None:

@@ -39,9 +39,12 @@ def teacher_cache_key(config: StudyConfig) -> str:
     """Hash of (teacher config, data split, seed): a changed teacher never reuses a cache."""
     payload = {
         "teacher": config.teacher.model_dump(mode="json", exclude={"checkpoint"}),
-        # Where the files live and how they are read does not change the split.
+        # Where the files live and how they are read does not change the split; an unset
+        # train_fraction is left out so keys made before it existed stay valid.
         "data": config.data.model_dump(
-            mode="json", exclude={"root", "download", "num_workers", "split_hash"}
+            mode="json",
+            exclude={"root", "download", "num_workers", "split_hash"}
+            | ({"train_fraction"} if config.data.train_fraction is None else set()),
         ),
     }
     blob = json.dumps(payload, sort_keys=True).encode()

@@ -153,7 +153,7 @@ def test_grid_values_per_kind() -> None:
             "student": {"width": {"type": "categorical", "choices": [0.5, 1.0, 2.0]}},
             "optim": {
                 "lr": {"type": "float", "low": 0.1, "high": 0.55, "step": 0.15},
-                "epochs": {"type": "int", "low": 2, "high": 9, "step": 3},
+                "epochs": {"type": "int", "low": 2, "high": 8, "step": 3},
                 "batch_size": {"type": "int", "low": 32, "high": 34},
             },
         }
