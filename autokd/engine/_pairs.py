@@ -8,14 +8,61 @@ so the search picks among stage-aligned pairs rather than every combination.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from collections.abc import Sequence
 import itertools
+from typing import Any
 
 import torch
+from torch import nn
 
 from autokd.exceptions import AutokdError
 from autokd.models import probe_shapes
 
-__all__ = ["probe_shapes", "propose_pairs"]
+__all__ = ["build_pair_losses", "probe_shapes", "propose_pairs"]
+
+
+def build_pair_losses(
+    loss_cls: type,
+    pairs: Sequence[tuple[str, str]],
+    teacher_shapes: Mapping[str, tuple[int, ...]],
+    student_shapes: Mapping[str, tuple[int, ...]],
+    *,
+    projector: str | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> list[nn.Module]:
+    """The loss modules of one term: one per pair, or one reading every pair jointly.
+
+    A loss with ``joint_pairs`` gets all teacher layers, student layers and shapes as tuples;
+    any other loss gets one instance per pair (or one without layers when there is no pair,
+    as for logit losses). Draws from torch's RNG like any module construction.
+
+    Raises:
+        AutokdError, RuntimeError, ValueError: If the loss cannot be built from the shapes.
+    """
+    extra = {"projector": projector, **(params or {})}
+    if loss_cls.joint_pairs is not None:
+        t_layers = tuple(t for t, _ in pairs)
+        s_layers = tuple(s for _, s in pairs)
+        return [
+            loss_cls(
+                teacher_layer=t_layers,
+                student_layer=s_layers,
+                teacher_shape=tuple(teacher_shapes.get(t) for t in t_layers),
+                student_shape=tuple(student_shapes.get(s) for s in s_layers),
+                **extra,
+            )
+        ]
+    return [
+        loss_cls(
+            teacher_layer=t,
+            student_layer=s,
+            teacher_shape=teacher_shapes.get(t),
+            student_shape=student_shapes.get(s),
+            **extra,
+        )
+        for t, s in (pairs or [(None, None)])
+    ]
 
 
 def propose_pairs(
@@ -52,23 +99,9 @@ def propose_pairs(
         ]
     proposals = []
     for group in groups:
-        t_names, s_names = [t for t, _ in group], [s for _, s in group]
-        kwargs = {
-            "teacher_layer": t_names[0],
-            "student_layer": s_names[0],
-            "teacher_shape": teacher_shapes[t_names[0]],
-            "student_shape": student_shapes[s_names[0]],
-        }
-        if joint is not None:
-            kwargs = {
-                "teacher_layer": tuple(t_names),
-                "student_layer": tuple(s_names),
-                "teacher_shape": tuple(teacher_shapes[t] for t in t_names),
-                "student_shape": tuple(student_shapes[s] for s in s_names),
-            }
         try:
             with torch.random.fork_rng(devices=[]):
-                loss_cls(**kwargs)
+                build_pair_losses(loss_cls, group, teacher_shapes, student_shapes)
         except (AutokdError, RuntimeError, ValueError):
             continue
         proposals.append("; ".join(f"{t} -> {s}" for t, s in group))

@@ -24,6 +24,7 @@ from autokd.engine._augment import epoch_generator
 from autokd.engine._batches import eval_batches
 from autokd.engine._batches import train_batches
 from autokd.engine._device import resolve_device
+from autokd.engine._pairs import build_pair_losses
 from autokd.engine._taps import FeatureTaps
 from autokd.exceptions import TrialSetupError
 from autokd.losses import LOSSES
@@ -267,25 +268,16 @@ def _build_terms(recipe, student, teacher, splits, dev, fmt):
         t_shapes = {k: tuple(v.shape[1:]) for k, v in t_taps.pop().items()}
     terms = []
     for key, term in active.items():
-        cls = LOSSES.get(term.loss or key)
-        if cls.joint_pairs is not None:  # one instance reads every pair of the term
-            t_layers, s_layers = zip(*term.pairs, strict=True)
-            layers = [(t_layers, s_layers)]
-            t_shape = lambda names: tuple(t_shapes.get(n) for n in names)  # noqa: E731
-            s_shape = lambda names: tuple(s_shapes.get(n) for n in names)  # noqa: E731
-        else:
-            layers = term.pairs or [(None, None)]
-            t_shape, s_shape = t_shapes.get, s_shapes.get
         parts = [
-            cls(
-                teacher_layer=t_layer,
-                student_layer=s_layer,
-                teacher_shape=t_shape(t_layer),
-                student_shape=s_shape(s_layer),
+            part.to(dev)
+            for part in build_pair_losses(
+                LOSSES.get(term.loss or key),
+                term.pairs,
+                t_shapes,
+                s_shapes,
                 projector=term.projector,
-                **term.params,
-            ).to(dev)
-            for t_layer, s_layer in layers
+                params=term.params,
+            )
         ]
         for part in parts:
             if hasattr(part, "prepare"):  # e.g. factor transfer pre-trains its paraphraser

@@ -10,6 +10,7 @@ from autokd.recipe._specs import ModelSpec
 from autokd.recipe._specs import OptimSpec
 from autokd.recipe._specs import ScheduleSpec
 from autokd.recipe._specs import TermSpec
+from autokd.recipe._specs import split_pairs
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -22,4 +23,5 @@ __all__ = [
     "ScheduleSpec",
     "TeacherSpec",
     "TermSpec",
+    "split_pairs",
 ]

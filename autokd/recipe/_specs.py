@@ -22,6 +22,7 @@ __all__ = [
     "OptimSpec",
     "ScheduleSpec",
     "TermSpec",
+    "split_pairs",
 ]
 
 
@@ -247,6 +248,15 @@ class ScheduleSpec(pydantic.BaseModel):
         return min(ends), max(ends)
 
 
+def split_pairs(pair: str) -> list[tuple[str, ...]]:
+    """``"t1 -> s1; t2 -> s2"`` as ``[("t1", "s1"), ("t2", "s2")]``, names stripped.
+
+    A malformed part (no arrow, or several) comes back with other than two names; callers
+    that need valid pairs check the lengths.
+    """
+    return [tuple(p.strip() for p in one.split("->")) for one in pair.split(";")]
+
+
 class TermSpec(FrozenModel):
     """One distillation loss term: a registered loss, its weight, parameters and layer pair.
 
@@ -268,8 +278,7 @@ class TermSpec(FrozenModel):
         if pair is None:
             return None
         normalised = []
-        for one in pair.split(";"):
-            parts = [p.strip() for p in one.split("->")]
+        for parts in split_pairs(pair):
             if len(parts) != 2 or not all(parts):
                 raise ConfigError(
                     "", "'teacher.module -> student.module' (several joined by ';')", repr(pair)
@@ -281,12 +290,7 @@ class TermSpec(FrozenModel):
     def pairs(self) -> list[tuple[str, str]]:
         """[(teacher_layer, student_layer), ...]; several pairs are summed (e.g. AT's sum over
         stages); empty without a pair."""
-        if self.pair is None:
-            return []
-        return [
-            tuple(p.strip() for p in one.split("->"))  # type: ignore[misc]
-            for one in self.pair.split(";")
-        ]
+        return [] if self.pair is None else split_pairs(self.pair)  # type: ignore[return-value]
 
 
 class DistillSpec(FrozenModel):

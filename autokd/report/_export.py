@@ -15,7 +15,6 @@ from autokd.exceptions import AutokdError
 from autokd.exceptions import ConfigError
 from autokd.logging import get_logger
 from autokd.recipe import Recipe
-from autokd.recipe import TeacherSpec
 from autokd.study._factories import open_storage
 
 __all__ = ["export_best", "export_pareto", "export_trial", "load_study"]
@@ -105,21 +104,20 @@ def export_trial(
     trial: optuna.trial.FrozenTrial,
     *,
     as_searched: bool = False,
+    searched: Recipe | None = None,
 ) -> Recipe:
-    """The recipe of one finished ``trial`` of ``study``, with provenance (see export_best)."""
-    from autokd.study._check import check_study
-    from autokd.study._recipes import recipe_from_trial
+    """The recipe of one finished ``trial`` of ``study``, with provenance (see export_best).
 
-    space = check_study(config)  # the same space the search used, auto pairs resolved
-    teacher = TeacherSpec.model_validate(study.user_attrs["teacher"])
-    data = config.data.model_copy(update={"split_hash": study.user_attrs.get("split_hash")})
-    recipe = recipe_from_trial(
-        space, optuna.trial.FixedTrial(trial.params), data=data, teacher=teacher
-    )
-    final, searched_recipe = config.final, recipe
-    searched = recipe.to_dict()
+    ``searched`` is the trial's recipe as searched when the caller already rebuilt it.
+    """
+    if searched is None:
+        from autokd.study._recipes import searched_recipes
+
+        searched = searched_recipes(config, study, [trial])[trial.number]
+    recipe, final = searched, config.final
+    searched_dict = searched.to_dict()
     if not as_searched and (final.optim or final.augment or final.data):
-        recipe = Recipe.from_dict(final.apply(searched), file=f"{config.file} (final)")
+        recipe = Recipe.from_dict(final.apply(searched_dict), file=f"{config.file} (final)")
         if final.data:
             recipe = _with_split_hash(recipe)
     attrs = trial.user_attrs
@@ -137,11 +135,11 @@ def export_trial(
         "autokd_version": autokd.__version__,
         **(
             {
-                "searched_optim": searched["optim"],
-                "searched_augment": searched["augment"],
-                **_fidelity(searched_recipe, recipe),
+                "searched_optim": searched_dict["optim"],
+                "searched_augment": searched_dict["augment"],
+                **_fidelity(searched, recipe),
             }
-            if recipe.to_dict() != searched
+            if recipe.to_dict() != searched_dict
             else {}
         ),
         "exported_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -208,8 +206,13 @@ def export_pareto(
     header = ["trial", "val_acc", "params", "macs", *(["latency_ms"] if timed else []), "file"]
     rows: list[list[object]] = []
     files: list[Path] = []
+    from autokd.study._recipes import searched_recipes
+
+    rebuilt = searched_recipes(config, study, trials)  # validates the space once
     for trial in trials:
-        recipe = export_trial(config, study, trial, as_searched=as_searched)
+        recipe = export_trial(
+            config, study, trial, as_searched=as_searched, searched=rebuilt[trial.number]
+        )
         path = out / f"trial_{trial.number}.yaml"
         recipe.to_yaml(path)
         files.append(path)

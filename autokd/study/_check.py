@@ -7,6 +7,7 @@ import torch
 
 from autokd.config import StudyConfig
 from autokd.data import dataset_shape
+from autokd.engine._pairs import build_pair_losses
 from autokd.engine._pairs import probe_shapes
 from autokd.engine._pairs import propose_pairs
 from autokd.exceptions import AutokdError
@@ -15,6 +16,7 @@ from autokd.losses import LOSSES
 from autokd.models import build_model
 from autokd.recipe import ModelSpec
 from autokd.recipe import TeacherSpec
+from autokd.recipe import split_pairs
 from autokd.space import SearchSpace
 from autokd.study._recipes import PLACEHOLDER_SHA
 from autokd.study._recipes import recipe_from_trial
@@ -117,33 +119,21 @@ def _check_buildable(name, term, t_shapes: _LayerShapes, s_shapes: _LayerShapes,
     ts, ss = t_shapes(t_layers), s_shapes(s_layers)
     if any(n not in ts for n in t_layers) or any(n not in ss for n in s_layers):
         return  # a module that returns no tensor: the engine reports it in the trial
-    if cls.joint_pairs is not None:
-        builds = [(tuple(t_layers), tuple(s_layers))]
-        shape_of = lambda shapes, names: tuple(shapes[n] for n in names)  # noqa: E731
-    else:
-        builds = list(term.pairs)
-        shape_of = lambda shapes, n: shapes[n]  # noqa: E731
-    for t_layer, s_layer in builds:
-        try:
-            with torch.random.fork_rng(devices=[]):
-                cls(
-                    teacher_layer=t_layer,
-                    student_layer=s_layer,
-                    teacher_shape=shape_of(ts, t_layer),
-                    student_shape=shape_of(ss, s_layer),
-                    projector=term.projector,
-                    **term.params,
-                )
-        except (AutokdError, RuntimeError, ValueError) as exc:
-            pair = f"{t_layer} {shape_of(ts, t_layer)} -> {s_layer} {shape_of(ss, s_layer)}"
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConfigError(
-                f"distill.terms.{name}.pair",
-                f"layers whose shapes {cls.__name__} can bridge",
-                pair,
-                file=file,
-                hint=f"({first})",
-            ) from None
+    try:
+        with torch.random.fork_rng(devices=[]):
+            build_pair_losses(
+                cls, term.pairs, ts, ss, projector=term.projector, params=term.params
+            )
+    except (AutokdError, RuntimeError, ValueError) as exc:
+        pairs = "; ".join(f"{t} {ts[t]} -> {s} {ss[s]}" for t, s in term.pairs)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"distill.terms.{name}.pair",
+            f"layers whose shapes {cls.__name__} can bridge",
+            pairs,
+            file=file,
+            hint=f"({first})",
+        ) from None
 
 
 def _resolve_auto_pairs(
@@ -162,28 +152,11 @@ def _resolve_auto_pairs(
             key = spec.model_dump_json()
             if key not in students:
                 students[key] = probe_shapes(build_model(spec, **dims), image_shape)
-    from autokd.exceptions import AutokdError
 
     def builds(cls: type, pair: str, projector: str, s_shapes: dict) -> bool:
-        group = [tuple(x.strip() for x in one.split("->")) for one in pair.split(";")]
-        t_names, s_names = [t for t, _ in group], [s for _, s in group]
-        if cls.joint_pairs is None:
-            kwargs = {
-                "teacher_layer": t_names[0],
-                "student_layer": s_names[0],
-                "teacher_shape": t_shapes[t_names[0]],
-                "student_shape": s_shapes[s_names[0]],
-            }
-        else:
-            kwargs = {
-                "teacher_layer": tuple(t_names),
-                "student_layer": tuple(s_names),
-                "teacher_shape": tuple(t_shapes[t] for t in t_names),
-                "student_shape": tuple(s_shapes[s] for s in s_names),
-            }
         try:
             with torch.random.fork_rng(devices=[]):
-                cls(projector=projector, **kwargs)
+                build_pair_losses(cls, split_pairs(pair), t_shapes, s_shapes, projector=projector)
         except (AutokdError, RuntimeError, ValueError):
             return False
         return True

@@ -20,9 +20,7 @@ from autokd.engine import train_recipe
 from autokd.exceptions import TrialSetupError
 from autokd.logging import get_logger
 from autokd.recipe import Recipe
-from autokd.recipe import TeacherSpec
-from autokd.study._check import check_study
-from autokd.study._recipes import recipe_from_trial
+from autokd.study._recipes import searched_recipes
 
 if TYPE_CHECKING:
     import torch
@@ -93,7 +91,7 @@ def run_final_eval(
 
     if stored is not None:  # another plan: a stale record must not outlive a failed redo
         study.set_user_attr(FINAL_EVAL_ATTR, None)
-    recipes = _rebuild(config, study, trials)
+    recipes = searched_recipes(config, study, trials)
     candidates = []
     for trial in trials:
         vals = _train_seeds(trial.number, recipes[trial.number], seeds, device)
@@ -144,21 +142,6 @@ def _same_plan(
         and stored.get("seeds") == seeds
         and done == [t.number for t in trials]
     )
-
-
-def _rebuild(
-    config: StudyConfig, study: optuna.Study, trials: list[optuna.trial.FrozenTrial]
-) -> dict[int, Recipe]:
-    """Each trial's recipe as searched, by the code path ``autokd export`` uses."""
-    space = check_study(config)
-    teacher = TeacherSpec.model_validate(study.user_attrs["teacher"])
-    data = config.data.model_copy(update={"split_hash": study.user_attrs.get("split_hash")})
-    return {
-        t.number: recipe_from_trial(
-            space, optuna.trial.FixedTrial(t.params), data=data, teacher=teacher
-        )
-        for t in trials
-    }
 
 
 def _train_seeds(

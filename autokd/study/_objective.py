@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from collections.abc import Sequence
+import contextlib
 
 import optuna
 import torch
@@ -98,14 +100,8 @@ class Objective:
             recipe_yaml=recipe.to_yaml(),
         )
         trial.set_user_attr("mlflow_run_id", run_id)
-        try:
+        with self._ending_run(trial, run_id):
             cost = self._measure(recipe)
-        except KeyboardInterrupt:
-            self._fail(trial, run_id, "interrupted")
-            raise
-        except BaseException as exc:
-            self._fail(trial, run_id, f"{type(exc).__name__}: {exc}")
-            raise
         self._record_cost(trial, run_id, cost)
         single = len(self.objectives) == 1
 
@@ -116,18 +112,8 @@ class Objective:
                 if trial.should_prune():
                     raise optuna.TrialPruned(f"pruned after epoch {epoch}")
 
-        try:
+        with self._ending_run(trial, run_id):
             result = train_recipe(recipe, device=self.device, on_epoch=on_epoch)
-        except optuna.TrialPruned as exc:
-            trial.set_user_attr("pruned_reason", str(exc))
-            self.tracker.end_run(run_id, "KILLED")
-            raise
-        except KeyboardInterrupt:
-            self._fail(trial, run_id, "interrupted")
-            raise
-        except BaseException as exc:
-            self._fail(trial, run_id, f"{type(exc).__name__}: {exc}")
-            raise
         self.tracker.log_metrics(
             run_id,
             {
@@ -180,6 +166,18 @@ class Objective:
             self.tracker.end_run(run_id, "KILLED", reason=reason)
             raise optuna.TrialPruned(reason)
 
-    def _fail(self, trial: optuna.Trial, run_id: str, reason: str) -> None:
-        trial.set_user_attr("fail_reason", reason)
-        self.tracker.end_run(run_id, "FAILED", reason=reason)
+    @contextlib.contextmanager
+    def _ending_run(self, trial: optuna.Trial, run_id: str) -> Iterator[None]:
+        """Ends the trial's MLflow run with the state and reason of whatever stops the block."""
+        try:
+            yield
+        except optuna.TrialPruned as exc:
+            trial.set_user_attr("pruned_reason", str(exc))
+            self.tracker.end_run(run_id, "KILLED")
+            raise
+        except BaseException as exc:
+            interrupted = isinstance(exc, KeyboardInterrupt)
+            reason = "interrupted" if interrupted else f"{type(exc).__name__}: {exc}"
+            trial.set_user_attr("fail_reason", reason)
+            self.tracker.end_run(run_id, "FAILED", reason=reason)
+            raise

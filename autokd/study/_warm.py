@@ -20,6 +20,7 @@ from autokd.config import StudyConfig
 from autokd.exceptions import ConfigError
 from autokd.recipe import Recipe
 from autokd.recipe import TeacherSpec
+from autokd.recipe import split_pairs
 from autokd.space import SearchSpace
 from autokd.study._recipes import PLACEHOLDER_SHA
 from autokd.study._recipes import recipe_from_trial
@@ -125,10 +126,7 @@ def _normalise(nested: dict[str, Any]) -> dict[str, Any]:
         if isinstance(term, dict) and term.get("enabled", True) is not False:
             terms[name] = {**term, "weight": _schedule(term.get("weight", 1.0))}
             if isinstance(term.get("pair"), str) and term["pair"] != "auto":
-                terms[name]["pair"] = "; ".join(
-                    " -> ".join(x.strip() for x in one.split("->"))
-                    for one in term["pair"].split(";")
-                )
+                terms[name]["pair"] = "; ".join(" -> ".join(p) for p in split_pairs(term["pair"]))
     distill["terms"] = terms
     distill = {k: v for k, v in distill.items() if v is not _MISSING}
     return {**nested, "distill": distill}
