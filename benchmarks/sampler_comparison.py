@@ -7,7 +7,10 @@ sampler seed is the study seed; the data split and every trial's training seed s
 the samplers differ only in which recipes they try.
 
     python benchmarks/sampler_comparison.py [--seeds 0,1,2] [--n-trials 40]
-        [--samplers tpe,random] [--device cpu]
+        [--samplers tpe,random] [--device cpu] [--tpe-params YAML] [--pruner YAML]
+
+`--tpe-params '{multivariate: true}'` replaces the TPE parameters of the study file;
+`--pruner '{name: none}'` replaces its pruner (both YAML mappings).
 """
 
 from __future__ import annotations
@@ -30,11 +33,24 @@ from autokd.study import run_study  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 
 
-def study_file(folder: Path, name: str, sampler: str, seed: int, n_trials: int, ckpt: str) -> Path:
+def study_file(
+    folder: Path,
+    name: str,
+    sampler: str,
+    seed: int,
+    n_trials: int,
+    ckpt: str,
+    tpe_params: dict | None = None,
+    pruner: dict | None = None,
+) -> Path:
     data = yaml.safe_load((REPO / "studies/digits.yaml").read_text())
     data["search_space"] = str(REPO / "search_spaces/digits.yaml")
     data["study"].update(name=name, n_trials=n_trials, output_dir=str(folder / name))
+    if pruner is not None:
+        data["study"]["pruner"] = pruner
     params = data["study"]["sampler"]["params"] if sampler == "tpe" else {}
+    if sampler == "tpe" and tpe_params is not None:
+        params = tpe_params
     data["study"]["sampler"] = {"name": sampler, "seed": seed, "params": params}
     if ckpt:
         data["teacher"]["checkpoint"] = ckpt
@@ -49,6 +65,8 @@ def main() -> None:
     parser.add_argument("--n-trials", type=int, default=40)
     parser.add_argument("--samplers", default="tpe,random")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--tpe-params", type=yaml.safe_load, default=None)
+    parser.add_argument("--pruner", type=yaml.safe_load, default=None)
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     samplers = args.samplers.split(",")
@@ -58,10 +76,20 @@ def main() -> None:
         first = StudyConfig.from_yaml(study_file(folder, "teacher", "tpe", 0, 1, ""))
         teacher = ensure_teacher(first, device=args.device)
         print(f"teacher: val {teacher.val_acc:.4f}; {args.n_trials} trials per study")
+        print(f"TPE params: {args.tpe_params}; pruner: {args.pruner or 'as in the study file'}")
         for seed in seeds:
             for sampler in samplers:
                 name = f"{sampler}_{seed}"
-                path = study_file(folder, name, sampler, seed, args.n_trials, teacher.checkpoint)
+                path = study_file(
+                    folder,
+                    name,
+                    sampler,
+                    seed,
+                    args.n_trials,
+                    teacher.checkpoint,
+                    args.tpe_params,
+                    args.pruner,
+                )
                 start = time.perf_counter()
                 study = run_study(StudyConfig.from_yaml(path), device=args.device, progress=False)
                 best[sampler].append(study.best_value)

@@ -49,17 +49,17 @@ def train_batches(
     splits: Splits,
     *,
     batch_size: int,
-    generator: torch.Generator,
+    order: torch.Tensor,
     device: torch.device,
     num_workers: int = 2,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """One epoch of shuffled ``(x_uint8, y, indices)`` batches on ``device``.
+    """One epoch of ``(x_uint8, y, indices)`` batches on ``device``, visiting ``order``.
 
-    The order is a permutation drawn from ``generator`` (on ``device``), so in-memory and
-    streamed sets visit samples in the same order. The last batch may be smaller.
+    ``order`` is the epoch's permutation of the training indices (from
+    :func:`~autokd.engine._augment.draw_epoch`), so in-memory and streamed sets visit samples
+    in the same order. The last batch may be smaller.
     """
     n = len(splits.train_y)
-    order = torch.randperm(n, generator=generator, device=generator.device)
     if splits.in_memory:
         for i in range(0, n, batch_size):
             idx = order[i : i + batch_size]

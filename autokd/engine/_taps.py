@@ -9,7 +9,11 @@ from torch import nn
 
 from autokd.exceptions import TrialSetupError
 
-__all__ = ["FeatureTaps"]
+__all__ = ["FeatureTaps", "StopForward"]
+
+
+class StopForward(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised by a tap to end a forward pass once the last needed layer has run."""
 
 
 class FeatureTaps:
@@ -31,6 +35,9 @@ class FeatureTaps:
     def __init__(self, model: nn.Module, names: Iterable[str], *, role: str) -> None:
         modules = dict(model.named_modules())
         self.outputs: dict[str, torch.Tensor] = {}
+        #: Raise :class:`StopForward` right after recording this module (None: never): a
+        #: forward whose later layers are not needed stops there.
+        self.stop_after: str | None = None
         self._handles = []
         for name in dict.fromkeys(names):
             if name not in modules or name == "":
@@ -50,6 +57,8 @@ class FeatureTaps:
                     f"module '{name}' returns {type(output).__name__}, not a tensor"
                 )
             self.outputs[name] = output
+            if name == self.stop_after:
+                raise StopForward(name)
 
         return record
 

@@ -7,8 +7,11 @@ It knows nothing of Optuna. A study passes ``on_epoch`` that reports to its tria
 from __future__ import annotations
 
 from collections.abc import Callable
+import copy
 import dataclasses
+import functools
 import math
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -18,14 +21,15 @@ import torch.nn.functional as F
 
 from autokd.data import Splits
 from autokd.data import load_splits
-from autokd.engine._augment import crop_flip
-from autokd.engine._augment import cutout
+from autokd.engine._augment import draw_epoch
 from autokd.engine._augment import epoch_generator
 from autokd.engine._batches import eval_batches
 from autokd.engine._batches import train_batches
+from autokd.engine._cache import TeacherCache
 from autokd.engine._device import resolve_device
 from autokd.engine._pairs import build_pair_losses
 from autokd.engine._taps import FeatureTaps
+from autokd.engine._taps import StopForward
 from autokd.exceptions import TrialSetupError
 from autokd.losses import LOSSES
 from autokd.losses import BaseDistillLoss
@@ -42,6 +46,7 @@ __all__ = ["EpochCallback", "TrainResult", "evaluate_accuracy", "load_teacher", 
 EpochCallback = Callable[[int, dict[str, float]], None]
 _EVAL_BATCH = 1024
 _TEACHERS: dict[str, nn.Module] = {}  # sha256 -> frozen CPU teacher, shared by trials
+_INIT_LOCK = threading.RLock()  # global-RNG seeding + model building, one run at a time
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,6 +99,8 @@ def train_recipe(
     device: str | torch.device = "cpu",
     on_epoch: EpochCallback | None = None,
     evaluate_test: bool = False,
+    teacher_cache: TeacherCache | None = None,
+    compile: bool = False,
 ) -> TrainResult:
     """Trains the recipe's student (distilled from its teacher when the recipe says so).
 
@@ -104,6 +111,10 @@ def train_recipe(
             ``val_acc``, ``val_loss``, ``lr``, ``alpha`` and ``temperature``. It may raise to
             stop training (a study raises ``optuna.TrialPruned``).
         evaluate_test: Also measure test accuracy at the end.
+        teacher_cache: Teacher outputs shared with other runs (a study passes one); the
+            teacher only runs for the epochs and outputs it does not hold yet.
+        compile: Compile the student with ``torch.compile`` (compiled code is reused by
+            later runs with the same architecture in this process).
 
     Returns:
         The :class:`TrainResult`.
@@ -118,18 +129,24 @@ def train_recipe(
     splits = load_splits(recipe.data).to(dev)
     fmt = torch.channels_last if cuda else torch.contiguous_format
 
-    # The teacher comes first: loading it may draw from torch's global RNG (or not, when it is
-    # cached), and the student's and projectors' initialisation must not depend on that.
-    teacher = None
-    if recipe.needs_teacher:
-        teacher = load_teacher(recipe.teacher, splits).to(dev, memory_format=fmt)
-    torch.manual_seed(recipe.seed)
-    student = build_model(
-        recipe.student, in_channels=splits.in_channels, num_classes=splits.num_classes
-    ).to(dev, memory_format=fmt)
-    terms, s_taps, t_taps = _build_terms(recipe, student, teacher, splits, dev, fmt)
+    # Student, projectors and their taps are built under one lock with the recipe's seed, so
+    # concurrent trials (threads) never draw from each other's global RNG state.
+    with _INIT_LOCK:
+        # The teacher comes first: loading it may draw from torch's global RNG (or not, when
+        # it is cached), and the student's initialisation must not depend on that. Each run
+        # gets its own copy: taps are hooks on the module, and runs may be concurrent.
+        teacher = None
+        if recipe.needs_teacher:
+            teacher = copy.deepcopy(load_teacher(recipe.teacher, splits))
+            teacher = teacher.to(dev, memory_format=fmt)
+        torch.manual_seed(recipe.seed)
+        student = build_model(
+            recipe.student, in_channels=splits.in_channels, num_classes=splits.num_classes
+        ).to(dev, memory_format=fmt)
+        terms, s_taps, t_taps, t_order = _build_terms(recipe, student, teacher, splits, dev, fmt)
     params = list(student.parameters()) + [p for t in terms for p in t.loss.parameters()]
     optimizer = _optimizer(recipe, params)
+    forward = torch.compile(student) if compile else student
 
     distill = recipe.distill
     temperature, alpha = distill.temperature.build(), distill.alpha.build()
@@ -137,92 +154,115 @@ def train_recipe(
     feature = [t for t in terms if t.loss.kind == "feature"]
     alpha_on = distill.alpha.bounds()[1] > 0 and bool(response)
     use_teacher = teacher is not None and (alpha_on or bool(feature))
+    teacher_out = _TeacherOutputs(
+        teacher,
+        t_taps,
+        t_order,
+        needs_logits=alpha_on,
+        cache=teacher_cache if use_teacher else None,
+        recipe=recipe,
+        splits=splits,
+        device=dev,
+    )
 
     n, bs, epochs = len(splits.train_y), recipe.optim.batch_size, recipe.optim.epochs
+    image_size = tuple(splits.train_x[0].shape[-2:])
     steps_per_epoch = math.ceil(n / bs)
     total_steps = epochs * steps_per_epoch
     workers = recipe.data.num_workers
     aug = recipe.augment
     history: list[dict[str, float]] = []
     step = 0
-    for epoch in range(epochs):
-        student.train()
-        loss_sum = torch.zeros((), device=dev)
-        # Order and augmentation depend on (seed, epoch) only: trials share their batches.
-        gen = epoch_generator(recipe.seed, epoch, dev)
-        batches = train_batches(
-            splits, batch_size=bs, generator=gen, device=dev, num_workers=workers
-        )
-        for raw, y, idx in batches:
-            x = crop_flip(raw, crop=aug.crop, flip=aug.flip, generator=gen)
-            x = cutout(splits.normalise(x), size=aug.cutout, generator=gen)
-            x = x.contiguous(memory_format=fmt)
-            progress = step / total_steps
-            lr = recipe.optim.lr_at(progress)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            a = alpha(progress) if alpha_on else 0.0
-            temp = temperature(progress)
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cuda):
-                if use_teacher:
-                    with torch.inference_mode():
-                        t_logits = teacher(x)
-                        t_feats = t_taps.pop()
-                    # Inference tensors cannot be saved for backward; clone them out of it.
-                    t_logits = t_logits.clone()
-                    t_feats = {k: v.clone() for k, v in t_feats.items()}
-                else:
-                    t_logits, t_feats = None, {}
-                s_logits = student(x)
-                s_feats = s_taps.pop() if s_taps else {}
-                ce = F.cross_entropy(s_logits.float(), y)
-                loss = (1.0 - a) * ce if alpha_on else ce
-                if terms:
-                    inputs = DistillInputs(
-                        student_logits=s_logits,
-                        teacher_logits=t_logits,
-                        targets=y,
-                        student_feats=s_feats,
-                        teacher_feats=t_feats,
-                        temperature=temp,
-                        indices=idx,
-                        num_samples=n,
-                    )
-                    if a > 0:
-                        for term in response:
-                            loss = loss + a * term.weight(progress) * term.loss(inputs)
-                    for term in feature:
-                        loss = loss + term.weight(progress) * term.loss(inputs)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if recipe.optim.grad_clip is not None:  # computed on device: no host sync
-                torch.nn.utils.clip_grad_norm_(params, recipe.optim.grad_clip)
-            optimizer.step()
-            loss_sum += loss.detach()
-            step += 1
-        val_correct, val_loss_sum = _evaluate(student, splits, "val", fmt, workers)
-        # The one host sync of the epoch.
-        train_loss, correct, val_loss = torch.stack([loss_sum, val_correct, val_loss_sum]).tolist()
-        if not math.isfinite(train_loss):
-            raise TrialSetupError(f"training loss became {train_loss} in epoch {epoch}")
-        n_val = len(splits.val_y)
-        metrics = {
-            "train_loss": train_loss / steps_per_epoch,
-            "val_acc": correct / n_val,
-            "val_loss": val_loss / n_val,
-            "lr": lr,
-            "alpha": a,
-            "temperature": temp,
-        }
-        history.append(metrics)
-        if on_epoch is not None:
-            on_epoch(epoch, metrics)
-    for taps in (s_taps, t_taps):
-        if taps is not None:
-            taps.remove()
+    try:
+        for epoch in range(epochs):
+            student.train()
+            loss_sum = torch.zeros((), device=dev)
+            # Order and every image's augmentation depend on (seed, epoch) only: trials share
+            # their views, whatever their batch size.
+            draws = draw_epoch(
+                n,
+                image_size,
+                crop=aug.crop,
+                flip=aug.flip,
+                cutout=aug.cutout,
+                generator=epoch_generator(recipe.seed, epoch, dev),
+            )
+            batches = train_batches(
+                splits, batch_size=bs, order=draws.order, device=dev, num_workers=workers
+            )
+            if use_teacher:
+                teacher_out.start_epoch(epoch)
+            for raw, y, idx in batches:
+                x = draws.views(
+                    raw, idx, crop=aug.crop, cutout=aug.cutout, normalise=splits.normalise
+                )
+                x = x.contiguous(memory_format=fmt)
+                progress = step / total_steps
+                lr = recipe.optim.lr_at(progress)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                a = alpha(progress) if alpha_on else 0.0
+                temp = temperature(progress)
+                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cuda):
+                    t_logits, t_feats = teacher_out.batch(x, idx) if use_teacher else (None, {})
+                    s_logits = forward(x)
+                    s_feats = s_taps.pop() if s_taps else {}
+                    ce = F.cross_entropy(s_logits.float(), y)
+                    loss = (1.0 - a) * ce if alpha_on else ce
+                    if terms:
+                        inputs = DistillInputs(
+                            student_logits=s_logits,
+                            teacher_logits=t_logits,
+                            targets=y,
+                            student_feats=s_feats,
+                            teacher_feats=t_feats,
+                            temperature=temp,
+                            indices=idx,
+                            num_samples=n,
+                        )
+                        if a > 0:
+                            for term in response:
+                                loss = loss + a * term.weight(progress) * term.loss(inputs)
+                        for term in feature:
+                            loss = loss + term.weight(progress) * term.loss(inputs)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if recipe.optim.grad_clip is not None:  # computed on device: no host sync
+                    torch.nn.utils.clip_grad_norm_(params, recipe.optim.grad_clip)
+                optimizer.step()
+                loss_sum += loss.detach()
+                step += 1
+            if use_teacher:
+                teacher_out.end_epoch()
+            val_correct, val_loss_sum = _evaluate(forward, splits, "val", fmt, workers)
+            # The one host sync of the epoch.
+            train_loss, correct, val_loss = torch.stack(
+                [loss_sum, val_correct, val_loss_sum]
+            ).tolist()
+            if not math.isfinite(train_loss):
+                raise TrialSetupError(f"training loss became {train_loss} in epoch {epoch}")
+            n_val = len(splits.val_y)
+            metrics = {
+                "train_loss": train_loss / steps_per_epoch,
+                "val_acc": correct / n_val,
+                "val_loss": val_loss / n_val,
+                "lr": lr,
+                "alpha": a,
+                "temperature": temp,
+            }
+            history.append(metrics)
+            if on_epoch is not None:
+                on_epoch(epoch, metrics)
+    except BaseException:
+        teacher_out.abandon()  # a stopped epoch stores nothing and frees its reservations
+        raise
+    finally:
+        for taps in (s_taps, t_taps):
+            if taps is not None:
+                taps.remove()
     test_acc = None
     if evaluate_test:
-        correct_t, _ = _evaluate(student, splits, "test", fmt, workers)
+        correct_t, _ = _evaluate(forward, splits, "test", fmt, workers)
         test_acc = correct_t.item() / len(splits.test_y)
     return TrainResult(
         val_acc=history[-1]["val_acc"],
@@ -234,6 +274,107 @@ def train_recipe(
         seconds=time.perf_counter() - start,
         student=student,
     )
+
+
+class _TeacherOutputs:
+    """The teacher's logits and tapped features for each training batch of a run.
+
+    Per epoch, outputs held by the cache are read from it (rows gathered by image index);
+    the others come from a live teacher forward, which stops at the deepest tapped layer when
+    the logits are not needed from it, and are recorded for the cache while the budget lasts.
+    Without a cache every batch runs the teacher.
+    """
+
+    def __init__(self, teacher, taps, order, *, needs_logits, cache, recipe, splits, device):
+        self.teacher, self.taps, self.device = teacher, taps, device
+        self.names = (["logits"] if needs_logits else []) + [f"feat:{m}" for m in order]
+        self.order = order
+        self.cache = cache
+        self.n = len(splits.train_y)
+        self.view = None
+        if cache is not None:
+            cuda = device.type == "cuda"
+            self.view = cache.view_key(
+                teacher_sha256=recipe.teacher.sha256,
+                split_hash=splits.split_hash,
+                seed=recipe.seed,
+                augment=recipe.augment.model_dump(mode="json"),
+                n=self.n,
+                device=device,
+                output_dtype="bfloat16" if cuda else "float32",
+            )
+        self.cached: dict = {}
+        self.fill: dict[str, torch.Tensor | None] = {}
+        self.grants: dict[str, tuple[str, int]] = {}
+        self.live = True
+
+    def start_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.cached = {}
+        if self.cache is not None:
+            self.cached = self.cache.lookup(self.view, epoch, self.names, self.device)
+        missing = [m for m in self.names if m not in self.cached]
+        self.live = bool(missing)
+        # Entries this run will record: buffers are made at the first batch (shapes, dtypes).
+        wanted = self.cache is not None
+        self.fill = {m: None for m in missing if wanted and self.cache.wants(m)}
+        self.grants = {}
+        # Without the logits from it, the live forward can stop at the deepest missing tap.
+        stop = None
+        if missing and "logits" not in missing:
+            stop = max((m[5:] for m in missing), key=self.order.index)
+        if self.taps is not None:
+            self.taps.stop_after = stop
+
+    def batch(self, x: torch.Tensor, idx: torch.Tensor):
+        live: dict[str, torch.Tensor] = {}
+        if self.live:
+            with torch.inference_mode():
+                try:
+                    logits = self.teacher(x)
+                except StopForward:
+                    logits = None
+                feats = self.taps.pop() if self.taps is not None else {}
+            # Inference tensors cannot be saved for backward; clone them out of it.
+            if logits is not None:
+                live["logits"] = logits.clone()
+            live.update({f"feat:{k}": v.clone() for k, v in feats.items()})
+            if self.cache is not None:
+                self.cache.stats.teacher_batches += 1
+            for name in list(self.fill):
+                self._record(name, live[name], idx)
+        out = {}
+        for name in self.names:
+            entry = self.cached.get(name)
+            out[name] = entry.rows(idx) if entry is not None else live[name]
+        logits = out.get("logits")
+        return logits, {name[5:]: v for name, v in out.items() if name != "logits"}
+
+    def _record(self, name: str, rows: torch.Tensor, idx: torch.Tensor) -> None:
+        buf = self.fill[name]
+        if buf is None and name not in self.grants:
+            shape = (self.n, *rows.shape[1:])
+            nbytes = math.prod(shape) * rows.element_size()
+            where = self.cache.reserve(nbytes)
+            if where is None:  # over budget: this output stays live for the epoch
+                del self.fill[name]
+                return
+            self.grants[name] = (where, nbytes)
+            buf = self.fill[name] = torch.empty(shape, dtype=rows.dtype, device=rows.device)
+        buf.index_copy_(0, idx, rows.detach())
+
+    def end_epoch(self) -> None:
+        for name, buf in self.fill.items():
+            if buf is not None:
+                where, nbytes = self.grants[name]
+                self.cache.store(self.view, self.epoch, name, buf, where, nbytes)
+        self.fill, self.grants, self.cached = {}, {}, {}
+
+    def abandon(self) -> None:
+        """Releases reservations of an epoch that will not finish."""
+        for where, nbytes in self.grants.values():
+            self.cache.release(where, nbytes)
+        self.fill, self.grants = {}, {}
 
 
 class _PairSum(nn.Module):
@@ -265,6 +406,7 @@ def _build_terms(recipe, student, teacher, splits, dev, fmt):
             teacher(probe)
         student.train()
         s_shapes = {k: tuple(v.shape[1:]) for k, v in s_taps.pop().items()} if s_taps else {}
+        # Recorded in the order the hooks fired: the last one is the deepest tapped layer.
         t_shapes = {k: tuple(v.shape[1:]) for k, v in t_taps.pop().items()}
     terms = []
     for key, term in active.items():
@@ -284,7 +426,7 @@ def _build_terms(recipe, student, teacher, splits, dev, fmt):
                 part.prepare(_teacher_batches(teacher, t_taps, splits, dev, fmt, recipe))
         loss = parts[0] if len(parts) == 1 else _PairSum(parts)
         terms.append(_Term(key=key, loss=loss, weight=term.weight.build()))
-    return terms, s_taps, t_taps
+    return terms, s_taps, t_taps, list(t_shapes)
 
 
 def _teacher_batches(teacher, taps, splits, dev, fmt, recipe, batch_size: int = 256):
@@ -306,17 +448,24 @@ def _teacher_batches(teacher, taps, splits, dev, fmt, recipe, batch_size: int = 
 
 
 def _optimizer(recipe: Recipe, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+    """SGD (Nesterov when momentum > 0) or AdamW, with the fused kernels (one kernel per step
+    for all parameters, CPU and CUDA) where torch has them, else the ``foreach`` ones."""
     opt = recipe.optim
     params = [p for p in params if p.requires_grad]  # parts a loss pre-trained and froze
     if opt.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=opt.lr, weight_decay=opt.weight_decay)
-    return torch.optim.SGD(
-        params,
-        lr=opt.lr,
-        momentum=opt.momentum,
-        weight_decay=opt.weight_decay,
-        nesterov=opt.momentum > 0,
-    )
+        make = functools.partial(torch.optim.AdamW, lr=opt.lr, weight_decay=opt.weight_decay)
+    else:
+        make = functools.partial(
+            torch.optim.SGD,
+            lr=opt.lr,
+            momentum=opt.momentum,
+            weight_decay=opt.weight_decay,
+            nesterov=opt.momentum > 0,
+        )
+    try:
+        return make(params, fused=True)
+    except RuntimeError:  # a device or dtype without a fused kernel
+        return make(params, foreach=True)
 
 
 def _evaluate(model, splits, part, fmt, workers) -> tuple[torch.Tensor, torch.Tensor]:
