@@ -36,16 +36,33 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise MissingFileError(f"{path}: file not found (expected a YAML file).")
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        got = f"bytes that are not UTF-8 text (at byte {exc.start})"
+        raise ConfigError("", "a UTF-8 YAML text file", got, file=str(path)) from None
+    except OSError as exc:
+        raise ConfigError("", "a readable YAML file", _os_reason(exc), file=str(path)) from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "somewhere"
         raise ConfigError("", "valid YAML", f"a syntax error at {where}", file=str(path)) from None
+    except (ValueError, OverflowError) as exc:  # a timestamp such as 2024-13-45
+        got = f"a value YAML cannot read ({str(exc).splitlines()[0] if str(exc) else exc!r})"
+        raise ConfigError("", "valid YAML", got, file=str(path)) from None
+    except RecursionError:  # deeply nested flow collections ("[[[[...")
+        raise ConfigError("", "valid YAML", "nesting too deep to read", file=str(path)) from None
     if not isinstance(data, dict):
         raise ConfigError(
             "", "a YAML mapping at the top level", type(data).__name__, file=str(path)
         )
     return data
+
+
+def _os_reason(exc: OSError) -> str:
+    """``exc``'s reason on one line, without the path the caller names anyway."""
+    return (exc.strerror or type(exc).__name__).splitlines()[0]
 
 
 def parse_model(cls: type[M], data: Any, *, file: str, prefix: str = "") -> M:

@@ -110,7 +110,7 @@ class Registry(Generic[T]):
         return line
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return isinstance(name, str) and name in self._entries
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.list())

@@ -17,8 +17,23 @@ __all__ = [
 ]
 
 
+def _one_line(text: str) -> str:
+    """``text`` with every character that is not printable escaped (``\\n``, ``\\x85``).
+
+    A message names values from the user's files; a key holding a line break must not
+    split the one-line error (``str.splitlines`` breaks at ``\\r``, ``\\x1e``, ``\\u2028``,
+    ...), and control characters must not reach the terminal.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 class AutokdError(Exception):
-    """Base class of every error autokd raises on purpose."""
+    """Base class of every error autokd raises on purpose; its message is one line."""
+
+    def __str__(self) -> str:
+        return _one_line(super().__str__())
 
 
 class ConfigError(AutokdError, ValueError):
@@ -62,14 +77,14 @@ class RegistryError(AutokdError, KeyError):
     """A name is not registered, or registered twice."""
 
     def __str__(self) -> str:  # KeyError would add quotes around the message.
-        return str(self.args[0]) if self.args else ""
+        return _one_line(str(self.args[0])) if self.args else ""
 
 
 class MissingFileError(AutokdError, FileNotFoundError):
     """A file the user named (study, search space, recipe, checkpoint, dataset) is missing."""
 
     def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
+        return _one_line(str(self.args[0])) if self.args else ""
 
 
 class TrialSetupError(AutokdError, RuntimeError):

@@ -254,6 +254,45 @@ class FinalEval(FrozenModel):
         return seeds
 
 
+class TeacherCacheSettings(FrozenModel):
+    """The study's teacher-output cache (see :class:`autokd.engine.TeacherCache`).
+
+    ``memory_mb`` holds entries on the training device; ``disk_mb`` > 0 also writes them to
+    ``<output_dir>/teacher_cache`` so worker processes on the machine share them. ``dtype``
+    ``auto`` stores the teacher's own outputs (exact); ``float16``/``bfloat16`` halve memory
+    on CPU at a small loss of precision. ``topk`` keeps only the k largest logits per image
+    (approximate). ``features: false`` caches logits only.
+    """
+
+    enabled: bool = True
+    memory_mb: float = Field(1024.0, ge=0)
+    disk_mb: float = Field(0.0, ge=0)
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    topk: int | None = Field(None, ge=1)
+    features: bool = True
+
+
+class EngineSettings(FrozenModel):
+    """How trials run: the teacher cache, ``torch.compile``, concurrent trials.
+
+    ``n_jobs``: trials run at once in this process (threads). Several small students fill a
+    large GPU; on CUDA the first trial runs alone to measure its peak memory, and no more
+    trials run together than 80% of the free device memory holds. ``auto``: up to 8 on CUDA,
+    1 on CPU (where concurrent trials only share the same cores).
+    """
+
+    teacher_cache: TeacherCacheSettings = Field(default_factory=TeacherCacheSettings)
+    compile: bool = False
+    n_jobs: int | Literal["auto"] = 1
+
+    @pydantic.field_validator("n_jobs")
+    @classmethod
+    def _n_jobs(cls, n_jobs: int | str) -> int | str:
+        if isinstance(n_jobs, int) and n_jobs < 1:
+            raise ConfigError("", "an integer >= 1 or 'auto'", repr(n_jobs))
+        return n_jobs
+
+
 class StudyConfig(FrozenModel):
     """A parsed study file. Paths inside it are relative to the file's folder.
 
@@ -274,6 +313,8 @@ class StudyConfig(FrozenModel):
     #: Trials to run first: literature recipe names (search_spaces/literature/), recipe files
     #: or study files (their best trial), paths relative to the study file.
     warm_start: list[str] = Field(default_factory=list)
+    #: Teacher-output cache, torch.compile, concurrent trials.
+    engine: EngineSettings = Field(default_factory=EngineSettings)
     file: str = Field("<study>", exclude=True)
 
     @pydantic.model_validator(mode="after")
@@ -339,7 +380,7 @@ class StudyConfig(FrozenModel):
     def output_dir(self) -> Path:
         """The study folder; default ``runs/<study name>`` under the current directory."""
         if self.study.output_dir is not None:
-            return Path(self.study.output_dir)
+            return Path(self.study.output_dir).expanduser()
         return Path("runs") / self.study.name
 
     def storage_url(self, override: str | None = None) -> str:

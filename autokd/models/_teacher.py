@@ -69,7 +69,8 @@ def read_state_dict(path: str | Path, *, sha256: str | None, key: str) -> dict[s
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
-        raise ConfigError(key, "a state_dict (a mapping of tensors)", type(state).__name__)
+        got = f"{type(state).__name__} ({path})"
+        raise ConfigError(key, "a state_dict (a mapping of tensors)", got)
     return state
 
 
@@ -96,13 +97,16 @@ def load_checkpoint(
     try:
         result = model.load_state_dict(state, strict=False)
         bad = (result.missing_keys or result.unexpected_keys)[:3]
-    except RuntimeError as exc:  # tensors of the wrong shape
-        bad = [str(exc).splitlines()[-1].strip()[:120]]
+    except (RuntimeError, TypeError, AttributeError, ValueError) as exc:
+        # Tensors of the wrong shape (RuntimeError); keys or values that are no names or
+        # tensors at all (the others).
+        lines = str(exc).strip().splitlines() or [type(exc).__name__]
+        bad = [lines[-1].strip()[:120]]
     if bad:
         raise ConfigError(
             key,
             f"weights for {spec.family}(width={spec.width}, depth={spec.depth})",
-            f"a state_dict that does not fit (first mismatched keys: {bad})",
+            f"a state_dict that does not fit (first mismatched keys: {bad}; {path})",
         )
     model.eval().requires_grad_(False)
     return model

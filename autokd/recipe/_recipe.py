@@ -18,6 +18,7 @@ from autokd.recipe._specs import DataSpec
 from autokd.recipe._specs import DistillSpec
 from autokd.recipe._specs import ModelSpec
 from autokd.recipe._specs import OptimSpec
+from autokd.recipe._specs import check_path
 
 __all__ = ["SCHEMA_VERSION", "Recipe", "TeacherSpec"]
 
@@ -36,6 +37,8 @@ class TeacherSpec(FrozenModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     val_acc: float | None = None
     test_acc: float | None = None
+
+    _checkpoint = pydantic.field_validator("checkpoint")(check_path)
 
 
 class Recipe(FrozenModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 from typing import Literal
 
@@ -22,6 +23,7 @@ __all__ = [
     "OptimSpec",
     "ScheduleSpec",
     "TermSpec",
+    "check_path",
     "split_pairs",
 ]
 
@@ -43,6 +45,29 @@ def _hint(registry: Registry[Any], name: str) -> str:
         msg = str(exc)
         return msg[msg.find("Did you mean") :] if "Did you mean" in msg else ""
     return ""
+
+
+def check_path(path: str | None) -> str | None:
+    """A path field as given: no NUL character, and a leading ``~`` must name a known user.
+
+    Either would make every later use of the path raise (``ValueError``, ``RuntimeError``)
+    far from the file that holds it.
+
+    Raises:
+        ConfigError: With an empty key (the caller's field names it).
+    """
+    if path is None:
+        return None
+    if "\x00" in path:
+        raise ConfigError("", "a path without NUL characters", repr(path))
+    if path.startswith("~"):
+        try:
+            Path(path).expanduser()
+        except RuntimeError:
+            raise ConfigError(
+                "", "a path whose leading ~ names a user of this machine", repr(path)
+            ) from None
+    return path
 
 
 class DataSpec(FrozenModel):
@@ -78,6 +103,8 @@ class DataSpec(FrozenModel):
     params: dict[str, Any] = Field(default_factory=dict)
     #: sha256 of the dataset content and split; a loaded split must match it when set.
     split_hash: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+
+    _root = pydantic.field_validator("root")(check_path)
 
     @pydantic.field_validator("name")
     @classmethod
@@ -118,6 +145,8 @@ class ModelSpec(FrozenModel):
     params: dict[str, Any] = Field(default_factory=dict)
     weights: str | None = None
     weights_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+
+    _weights = pydantic.field_validator("weights")(check_path)
 
     @pydantic.model_validator(mode="after")
     def _resolve_knobs(self) -> ModelSpec:

@@ -39,6 +39,7 @@ import copy
 import dataclasses
 from decimal import Decimal
 import itertools
+import math
 from pathlib import Path
 import re
 from typing import Any
@@ -282,7 +283,7 @@ class SearchSpace:
         from autokd.losses import LOSSES
 
         loss = node.get("loss", key)
-        if loss not in LOSSES:
+        if not isinstance(loss, str) or loss not in LOSSES:
             raise ConfigError(
                 path if "loss" not in node else f"{path}.loss",
                 f"a registered loss ({', '.join(LOSSES.list())})",
@@ -353,11 +354,17 @@ class SearchSpace:
         """
         spec, terms = node["choose"], node.get("terms") or {}
         key = "distill.choose"
+        if not isinstance(terms, Mapping):
+            raise self._error("distill.terms", "a mapping of term names to terms", repr(terms))
         if not isinstance(spec, Mapping):
-            raise self._error(key, "a mapping {k: N, from: [terms]} or {min, max, from}", spec)
+            raise self._error(
+                key, "a mapping {k: N, from: [terms]} or {min, max, from}", repr(spec)
+            )
         for name in spec:
             if name not in ("k", "min", "max", "from"):
-                raise self._error(f"{key}.{name}", "one of the keys k, min, max, from", name)
+                raise self._error(
+                    f"{key}.{name}", "one of the keys k, min, max, from", f"unknown key '{name}'"
+                )
         names = spec.get("from")
         if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
             raise self._error(f"{key}.from", "a non-empty list of term names", names)
@@ -429,7 +436,7 @@ class SearchSpace:
     def _expand_search(self, node: Mapping[str, Any], cls: Any, path: str) -> dict[str, Any]:
         mode = node["search"]
         if mode not in ("optional", "always"):
-            raise self._error(f"{path}.search", "optional or always", mode)
+            raise self._error(f"{path}.search", "optional or always", repr(mode))
         defaults = copy.deepcopy(cls.search_defaults)
         fields: dict[str, Any] = {"weight": defaults.pop("weight", 1.0)}
         if defaults:
@@ -495,8 +502,8 @@ class SearchSpace:
 
     def _parse_dist(self, node: Mapping[str, Any], path: str, prefix: str) -> _Range | _Choice:
         kind = node["type"]
-        if kind not in _KEYS:
-            raise self._error(f"{path}.type", "float, int or categorical", kind)
+        if not isinstance(kind, str) or kind not in _KEYS:
+            raise self._error(f"{path}.type", "float, int or categorical", repr(kind))
         for key in node:
             if key not in _KEYS[kind]:
                 raise self._error(
@@ -540,18 +547,21 @@ class SearchSpace:
                 raise self._error(
                     f"{path}.{key}",
                     f"a{'n integer' if kind == 'int' else ' number'}",
-                    "nothing" if value is None else value,
+                    "nothing" if value is None else repr(value),
                 )
         low, high = node["low"], node["high"]
+        for key, value in (("low", low), ("high", high), ("step", node.get("step"))):
+            if isinstance(value, float) and not math.isfinite(value):
+                raise self._error(f"{path}.{key}", "a finite number", repr(value))
         if not low < high:
             raise self._error(path, "low < high (a non-empty range)", f"low={low}, high={high}")
         log, step = node.get("log", False), node.get("step")
         if not isinstance(log, bool):
-            raise self._error(f"{path}.log", "true or false", log)
+            raise self._error(f"{path}.log", "true or false", repr(log))
         if step is not None and (
             not isinstance(step, number) or isinstance(step, bool) or step <= 0
         ):
-            raise self._error(f"{path}.step", "a positive number", step)
+            raise self._error(f"{path}.step", "a positive number", repr(step))
         if log and step is not None:
             raise self._error(path, "either log or step, not both", "both")
         if log and low <= 0:

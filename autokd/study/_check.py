@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import optuna
 import torch
 
@@ -14,6 +17,7 @@ from autokd.exceptions import AutokdError
 from autokd.exceptions import ConfigError
 from autokd.losses import LOSSES
 from autokd.models import build_model
+from autokd.models import load_checkpoint
 from autokd.recipe import ModelSpec
 from autokd.recipe import TeacherSpec
 from autokd.recipe import split_pairs
@@ -21,22 +25,36 @@ from autokd.space import SearchSpace
 from autokd.study._recipes import PLACEHOLDER_SHA
 from autokd.study._recipes import recipe_from_trial
 
-__all__ = ["check_study"]
+__all__ = ["check_output_dir", "check_study"]
 
 
-def check_study(config: StudyConfig) -> SearchSpace:
+def check_study(config: StudyConfig, *, outputs: bool = True) -> SearchSpace:
     """Loads the study's space and builds recipes from its extremes and random draws.
 
     Every layer pair is looked up in the models it names, so a misspelt module fails here,
-    naming the file and key, rather than in every trial.
+    naming the file and key, rather than in every trial. The teacher checkpoint, when the
+    study names one, is loaded into the teacher model, and the study folder must be one
+    that can be written: both fail here, before anything is written.
+
+    Args:
+        config: The parsed study file.
+        outputs: Check that the study folder can be created (off for a bare search space,
+            which has no study folder of its own).
 
     Raises:
         ConfigError: For the first problem found, naming the search-space file.
         MissingFileError: If a dataset file is missing.
     """
+    if outputs:
+        check_output_dir(config.output_dir, file=config.file)
     space = SearchSpace.from_yaml(config.space_path)
     image_shape, num_classes = dataset_shape(config.data)  # reads no image file
     dims = {"in_channels": image_shape[0], "num_classes": num_classes}
+    if config.checkpoint_path is not None:
+        try:
+            load_checkpoint(config.teacher.model, config.checkpoint_path, **dims)
+        except ConfigError as exc:
+            raise exc.in_file(config.file) from None
     if space.auto_pairs:
         _resolve_auto_pairs(space, config, image_shape, dims)
     teacher = TeacherSpec(
@@ -77,6 +95,35 @@ def check_study(config: StudyConfig) -> SearchSpace:
 
     warm_start_params(config, space)  # a warm start the space cannot express is bad input
     return space
+
+
+def check_output_dir(path: Path, *, file: str, key: str = "study.output_dir") -> None:
+    """Fails unless ``path`` is a folder, or a folder that can be created, and is writable.
+
+    Nothing is created: the nearest existing ancestor must be a writable folder.
+
+    Raises:
+        ConfigError: Naming ``file``, ``key`` and the path in the way.
+    """
+    expected = "a folder that exists or can be created, and is writable"
+    hint = "Choose another output_dir."
+    try:
+        if "\x00" in str(path):
+            raise ValueError("a NUL character")
+        # As StudyConfig.output_dir uses it: a leading ~ is the home folder.
+        target = Path(os.path.abspath(Path(path).expanduser()))
+    except ValueError:
+        raise ConfigError(key, expected, repr(str(path)), file=file, hint=hint) from None
+    existing = target
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "is a file" if existing.is_file() else "is neither a file nor a folder"
+        got = f"'{path}', but {existing} {what}"
+        raise ConfigError(key, expected, got, file=file, hint=hint)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        got = f"'{path}', but {existing} is not writable"
+        raise ConfigError(key, expected, got, file=file, hint=hint)
 
 
 class _LayerShapes:

@@ -16,6 +16,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from autokd.engine import TeacherCache
 from autokd.engine import train_recipe
 from autokd.exceptions import TrialSetupError
 from autokd.logging import get_logger
@@ -49,6 +50,7 @@ def run_final_eval(
     device: str | torch.device,
     tracker: MlflowTracker | None = None,
     parent_run_id: str | None = None,
+    teacher_cache: TeacherCache | None = None,
 ) -> dict[str, Any] | None:
     """Re-trains the top trials with several seeds and tests the winner once.
 
@@ -94,7 +96,7 @@ def run_final_eval(
     recipes = searched_recipes(config, study, trials)
     candidates = []
     for trial in trials:
-        vals = _train_seeds(trial.number, recipes[trial.number], seeds, device)
+        vals = _train_seeds(trial.number, recipes[trial.number], seeds, device, teacher_cache)
         if vals is not None:
             candidates.append(_summary(trial, vals))
     if not candidates:
@@ -102,7 +104,9 @@ def run_final_eval(
         return None
     best = max(candidates, key=_rank)
     winner = best["trial"]
-    tests, reproduced = _test_winner(winner, recipes[winner], seeds, best["vals"], device)
+    tests, reproduced = _test_winner(
+        winner, recipes[winner], seeds, best["vals"], device, teacher_cache
+    )
     record = {
         "top_k": spec.top_k,
         "seeds": seeds,
@@ -145,13 +149,19 @@ def _same_plan(
 
 
 def _train_seeds(
-    number: int, recipe: Recipe, seeds: list[int], device: str | torch.device
+    number: int,
+    recipe: Recipe,
+    seeds: list[int],
+    device: str | torch.device,
+    cache: TeacherCache | None,
 ) -> list[float] | None:
     """Validation accuracy of ``recipe`` for each seed; ``None`` if a run fails."""
     vals = []
     for seed in seeds:
         try:
-            result = train_recipe(recipe.with_overrides(seed=seed), device=device)
+            result = train_recipe(
+                recipe.with_overrides(seed=seed), device=device, teacher_cache=cache
+            )
         except TrialSetupError as exc:
             _logger.warning(
                 "final_eval: trial %d, seed %d failed (%s): dropped", number, seed, exc
@@ -190,7 +200,12 @@ def _rank(candidate: dict[str, Any]) -> tuple[float, float, float, int]:
 
 
 def _test_winner(
-    number: int, recipe: Recipe, seeds: list[int], vals: list[float], device: str | torch.device
+    number: int,
+    recipe: Recipe,
+    seeds: list[int],
+    vals: list[float],
+    device: str | torch.device,
+    cache: TeacherCache | None,
 ) -> tuple[list[float], bool]:
     """Test accuracy of the winner per seed, and whether its val_acc came out the same.
 
@@ -199,7 +214,12 @@ def _test_winner(
     """
     tests, reproduced = [], True
     for seed, val in zip(seeds, vals, strict=True):
-        result = train_recipe(recipe.with_overrides(seed=seed), device=device, evaluate_test=True)
+        result = train_recipe(
+            recipe.with_overrides(seed=seed),
+            device=device,
+            evaluate_test=True,
+            teacher_cache=cache,
+        )
         assert result.test_acc is not None
         tests.append(result.test_acc)
         if result.val_acc != val:

@@ -11,6 +11,7 @@ import torch
 
 from autokd.config._study import Constraints
 from autokd.data import dataset_shape
+from autokd.engine import TeacherCache
 from autokd.engine import train_recipe
 from autokd.exceptions import ConfigError
 from autokd.exceptions import TrialSetupError
@@ -18,6 +19,7 @@ from autokd.recipe import DataSpec
 from autokd.recipe import Recipe
 from autokd.recipe import TeacherSpec
 from autokd.space import SearchSpace
+from autokd.study._concurrency import DeviceGate
 from autokd.study._constraints import StudentCost
 from autokd.study._constraints import check_constraints
 from autokd.study._constraints import constraint_names
@@ -61,6 +63,9 @@ class Objective:
         objectives: ``val_acc`` first, then the costs to minimise (``params``, ``macs``,
             ``latency_ms``).
         constraints: Limits on the student (default: none).
+        teacher_cache: Teacher outputs shared by the trials (None: the teacher always runs).
+        compile: Compile each student with ``torch.compile``.
+        gate: Admits concurrent trials (None: no limit beyond Optuna's ``n_jobs``).
     """
 
     def __init__(
@@ -74,6 +79,9 @@ class Objective:
         device: torch.device,
         objectives: Sequence[str] = ("val_acc",),
         constraints: Constraints | None = None,
+        teacher_cache: TeacherCache | None = None,
+        compile: bool = False,
+        gate: DeviceGate | None = None,
     ) -> None:
         self.space = space
         self.data = data
@@ -83,6 +91,9 @@ class Objective:
         self.device = device
         self.objectives = tuple(objectives)
         self.constraints = constraints or Constraints()
+        self.teacher_cache = teacher_cache
+        self.compile = compile
+        self.gate = gate
         self._shape: tuple[tuple[int, int, int], int] | None = None
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
@@ -112,8 +123,15 @@ class Objective:
                 if trial.should_prune():
                     raise optuna.TrialPruned(f"pruned after epoch {epoch}")
 
-        with self._ending_run(trial, run_id):
-            result = train_recipe(recipe, device=self.device, on_epoch=on_epoch)
+        gate = self.gate.admit() if self.gate is not None else contextlib.nullcontext()
+        with self._ending_run(trial, run_id), gate:
+            result = train_recipe(
+                recipe,
+                device=self.device,
+                on_epoch=on_epoch,
+                teacher_cache=self.teacher_cache,
+                compile=self.compile,
+            )
         self.tracker.log_metrics(
             run_id,
             {

@@ -10,10 +10,13 @@ from optuna.trial import TrialState
 
 from autokd.config import StudyConfig
 from autokd.data import load_splits
+from autokd.engine import TeacherCache
 from autokd.engine import resolve_device
 from autokd.exceptions import ConfigError
 from autokd.logging import get_logger
 from autokd.study._check import check_study
+from autokd.study._concurrency import DeviceGate
+from autokd.study._concurrency import resolve_n_jobs
 from autokd.study._factories import build_pruner
 from autokd.study._factories import build_sampler
 from autokd.study._factories import open_storage
@@ -25,7 +28,7 @@ from autokd.tracking import MlflowTracker
 from autokd.tracking import default_artifact_location
 from autokd.tracking import resolve_tracking_uri
 
-__all__ = ["counted_trials", "run_study"]
+__all__ = ["counted_trials", "run_study", "study_teacher_cache"]
 
 _logger = get_logger(__name__)
 
@@ -37,6 +40,25 @@ def counted_trials(study: optuna.Study) -> int:
         for t in study.get_trials(deepcopy=False)
         if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
         and t.user_attrs.get("fail_reason") != "interrupted"
+    )
+
+
+def study_teacher_cache(config: StudyConfig) -> TeacherCache | None:
+    """The study file's teacher-output cache (``engine.teacher_cache``), or None when off.
+
+    With ``disk_mb`` > 0 its entries are also written to ``<output_dir>/teacher_cache``,
+    where workers on the same machine read them.
+    """
+    settings = config.engine.teacher_cache
+    if not settings.enabled:
+        return None
+    return TeacherCache(
+        memory_mb=settings.memory_mb,
+        folder=config.output_dir / "teacher_cache" if settings.disk_mb > 0 else None,
+        disk_mb=settings.disk_mb,
+        dtype=settings.dtype,
+        topk=settings.topk,
+        features=settings.features,
     )
 
 
@@ -132,9 +154,11 @@ def run_study(
         _logger.info(
             "study '%s' already holds %d trials (n_trials=%d)", study.study_name, done, total
         )
-        _final_eval(config, study, dev, tracker, parent)  # kept when already done
+        _final_eval(config, study, dev, tracker, parent, study_teacher_cache(config))
         tracker.end_run(parent, "FINISHED")
         return study
+    cache = study_teacher_cache(config)
+    n_jobs = resolve_n_jobs(config.engine.n_jobs, dev)
     objective = Objective(
         space,
         data=data,
@@ -144,11 +168,15 @@ def run_study(
         device=dev,
         objectives=config.study.objectives,
         constraints=config.study.constraints,
+        teacher_cache=cache,
+        compile=config.engine.compile,
+        gate=DeviceGate(n_jobs, dev) if n_jobs > 1 else None,
     )
     bar = _Progress(total=total, done=done, enabled=progress)
     try:
         study.optimize(
             objective,
+            n_jobs=n_jobs,
             n_trials=total - done,
             timeout=timeout,
             catch=TRIAL_ERRORS,
@@ -161,19 +189,40 @@ def run_study(
     finally:
         bar.close()
     _log_summary(tracker, parent, study)
-    _final_eval(config, study, dev, tracker, parent)
+    if cache is not None:
+        stats = cache.stats
+        _logger.info(
+            "teacher cache: %d entries stored, %d read, %d teacher batches run, %.1f MiB held",
+            stats.stored,
+            stats.hits,
+            stats.teacher_batches,
+            cache.memory_used / 2**20,
+        )
+    _final_eval(config, study, dev, tracker, parent, cache)
     tracker.end_run(parent, "FINISHED")
     return study
 
 
 def _final_eval(
-    config: StudyConfig, study: optuna.Study, dev: Any, tracker: MlflowTracker, parent: str
+    config: StudyConfig,
+    study: optuna.Study,
+    dev: Any,
+    tracker: MlflowTracker,
+    parent: str,
+    cache: TeacherCache | None,
 ) -> None:
     """The study file's final_eval, logged on the still-open study run."""
     from autokd.study._final_eval import run_final_eval
 
     try:
-        run_final_eval(config, study, device=dev, tracker=tracker, parent_run_id=parent)
+        run_final_eval(
+            config,
+            study,
+            device=dev,
+            tracker=tracker,
+            parent_run_id=parent,
+            teacher_cache=cache,
+        )
     except KeyboardInterrupt:
         tracker.end_run(parent, "KILLED", reason="interrupted")
         raise

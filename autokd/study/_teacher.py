@@ -11,11 +11,13 @@ import torch
 from autokd.config import StudyConfig
 from autokd.data import load_splits
 from autokd.engine import train_recipe
+from autokd.exceptions import ConfigError
 from autokd.logging import get_logger
 from autokd.models import file_sha256
 from autokd.recipe import DistillSpec
 from autokd.recipe import Recipe
 from autokd.recipe import TeacherSpec
+from autokd.study._check import check_output_dir
 
 __all__ = ["ensure_teacher", "teacher_cache_key", "teacher_training_recipe"]
 
@@ -60,6 +62,7 @@ def ensure_teacher(config: StudyConfig, *, device: str | torch.device = "cpu") -
     """
     if config.checkpoint_path is not None:
         return _evaluated_checkpoint(config, config.checkpoint_path.resolve())
+    check_output_dir(config.output_dir, file=config.file)  # before training, not after
     folder = config.output_dir / "teachers"
     key = teacher_cache_key(config)
     ckpt, meta_path = folder / f"{key}.pt", folder / f"{key}.json"
@@ -94,12 +97,15 @@ def _evaluated_checkpoint(config: StudyConfig, path: Path) -> TeacherSpec:
     from autokd.models import load_checkpoint
 
     splits = load_splits(config.data)
-    model = load_checkpoint(
-        config.teacher.model,
-        path,
-        in_channels=splits.in_channels,
-        num_classes=splits.num_classes,
-    )
+    try:
+        model = load_checkpoint(
+            config.teacher.model,
+            path,
+            in_channels=splits.in_channels,
+            num_classes=splits.num_classes,
+        )
+    except ConfigError as exc:
+        raise exc.in_file(config.file) from None
     accs = {
         "val_acc": evaluate_accuracy(model, splits, "val"),
         "test_acc": evaluate_accuracy(model, splits, "test"),

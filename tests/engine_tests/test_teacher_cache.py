@@ -210,3 +210,24 @@ def test_reservations_are_bounded_and_released() -> None:
     assert cache.memory_used == 0
     with pytest.raises(ValueError, match="dtype"):
         TeacherCache(dtype="int8")
+
+
+@pytest.mark.slow
+def test_compiled_student_trains_like_the_eager_one_and_compiles_once() -> None:
+    import torch._dynamo.utils as dynamo_utils
+
+    recipe = Recipe.from_dict(
+        {"student": {"width": 0.5}, "optim": {"epochs": 1, "batch_size": 128}}
+    )
+    compiled = train_recipe(recipe, compile=True)
+    graphs = dynamo_utils.counters["stats"]["unique_graphs"]
+    again = train_recipe(recipe.with_overrides(seed=1), compile=True)
+    assert dynamo_utils.counters["stats"]["unique_graphs"] == graphs  # reused, not recompiled
+    for got, want in (
+        (compiled, train_recipe(recipe)),
+        (again, train_recipe(recipe.with_overrides(seed=1))),
+    ):
+        assert got.history[0]["train_loss"] == pytest.approx(
+            want.history[0]["train_loss"], rel=1e-3
+        )
+        assert got.val_acc == pytest.approx(want.val_acc, abs=2 / 288)
