@@ -273,7 +273,7 @@ class TeacherCacheSettings(FrozenModel):
 
 
 class EngineSettings(FrozenModel):
-    """How trials run: the teacher cache, ``torch.compile``, concurrent trials.
+    """How trials run: the teacher cache, ``torch.compile``, memory layout, concurrent trials.
 
     ``n_jobs``: trials run at once in this process (threads). Several small students fill a
     large GPU; on CUDA the first trial runs alone to measure its peak memory, and no more
@@ -283,6 +283,9 @@ class EngineSettings(FrozenModel):
 
     teacher_cache: TeacherCacheSettings = Field(default_factory=TeacherCacheSettings)
     compile: bool = False
+    #: Channels-last layout: ``auto`` on CUDA only; ``true`` also on CPU (faster for some
+    #: models, slower for others: measure with benchmarks/trial_throughput.py).
+    channels_last: bool | Literal["auto"] = "auto"
     n_jobs: int | Literal["auto"] = 1
 
     @pydantic.field_validator("n_jobs")

@@ -173,6 +173,7 @@ class TeacherCache:
         n: int,
         device: torch.device,
         output_dtype: str,
+        layout: str = "contiguous",
     ) -> str:
         """A hash of everything that determines a trial's teacher views and stored outputs."""
         parts = {
@@ -183,6 +184,7 @@ class TeacherCache:
             "n": n,
             "device": device.type,
             "output_dtype": output_dtype,
+            "layout": layout,
             "dtype": self.dtype,
             "topk": self.topk,
             "version": 1,

@@ -101,6 +101,7 @@ def train_recipe(
     evaluate_test: bool = False,
     teacher_cache: TeacherCache | None = None,
     compile: bool = False,
+    channels_last: bool | None = None,
 ) -> TrainResult:
     """Trains the recipe's student (distilled from its teacher when the recipe says so).
 
@@ -115,6 +116,10 @@ def train_recipe(
             teacher only runs for the epochs and outputs it does not hold yet.
         compile: Compile the student with ``torch.compile`` (compiled code is reused by
             later runs with the same architecture in this process).
+        channels_last: Keep image batches and conv weights in channels-last layout. None
+            (default): on CUDA only. On CPU it is faster for some models and slower for
+            others (measured: resnet32x4 forward 1.3x faster on 32x32 images, resnet8 on
+            28x28 slower), and changes results in the last bits, so it is opt-in there.
 
     Returns:
         The :class:`TrainResult`.
@@ -127,7 +132,9 @@ def train_recipe(
     dev = device if isinstance(device, torch.device) else resolve_device(str(device))
     cuda = dev.type == "cuda"
     splits = load_splits(recipe.data).to(dev)
-    fmt = torch.channels_last if cuda else torch.contiguous_format
+    if channels_last is None:
+        channels_last = cuda
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
 
     # Student, projectors and their taps are built under one lock with the recipe's seed, so
     # concurrent trials (threads) never draw from each other's global RNG state.
@@ -163,6 +170,7 @@ def train_recipe(
         recipe=recipe,
         splits=splits,
         device=dev,
+        fmt=fmt,
     )
 
     n, bs, epochs = len(splits.train_y), recipe.optim.batch_size, recipe.optim.epochs
@@ -285,7 +293,7 @@ class _TeacherOutputs:
     Without a cache every batch runs the teacher.
     """
 
-    def __init__(self, teacher, taps, order, *, needs_logits, cache, recipe, splits, device):
+    def __init__(self, teacher, taps, order, *, needs_logits, cache, recipe, splits, device, fmt):
         self.teacher, self.taps, self.device = teacher, taps, device
         self.names = (["logits"] if needs_logits else []) + [f"feat:{m}" for m in order]
         self.order = order
@@ -302,6 +310,7 @@ class _TeacherOutputs:
                 n=self.n,
                 device=device,
                 output_dtype="bfloat16" if cuda else "float32",
+                layout="channels_last" if fmt == torch.channels_last else "contiguous",
             )
         self.cached: dict = {}
         self.fill: dict[str, torch.Tensor | None] = {}

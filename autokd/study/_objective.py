@@ -66,6 +66,7 @@ class Objective:
         teacher_cache: Teacher outputs shared by the trials (None: the teacher always runs).
         compile: Compile each student with ``torch.compile``.
         gate: Admits concurrent trials (None: no limit beyond Optuna's ``n_jobs``).
+        channels_last: Memory layout (None: channels-last on CUDA only).
     """
 
     def __init__(
@@ -82,6 +83,7 @@ class Objective:
         teacher_cache: TeacherCache | None = None,
         compile: bool = False,
         gate: DeviceGate | None = None,
+        channels_last: bool | None = None,
     ) -> None:
         self.space = space
         self.data = data
@@ -94,6 +96,7 @@ class Objective:
         self.teacher_cache = teacher_cache
         self.compile = compile
         self.gate = gate
+        self.channels_last = channels_last
         self._shape: tuple[tuple[int, int, int], int] | None = None
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
@@ -131,6 +134,7 @@ class Objective:
                 on_epoch=on_epoch,
                 teacher_cache=self.teacher_cache,
                 compile=self.compile,
+                channels_last=self.channels_last,
             )
         self.tracker.log_metrics(
             run_id,

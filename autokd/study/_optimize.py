@@ -170,6 +170,9 @@ def run_study(
         constraints=config.study.constraints,
         teacher_cache=cache,
         compile=config.engine.compile,
+        channels_last=None
+        if config.engine.channels_last == "auto"
+        else config.engine.channels_last,
         gate=DeviceGate(n_jobs, dev) if n_jobs > 1 else None,
     )
     bar = _Progress(total=total, done=done, enabled=progress)

@@ -109,7 +109,7 @@ def test_other_batch_size_reads_the_same_entries(teachers) -> None:
 
 @pytest.mark.parametrize(
     "change",
-    ["teacher", "split", "augment", "seed"],
+    ["teacher", "split", "augment", "seed", "layout"],
 )
 def test_a_different_teacher_split_augmentation_or_seed_never_reads_stale_entries(
     teachers, change
@@ -124,11 +124,13 @@ def test_a_different_teacher_split_augmentation_or_seed_never_reads_stale_entrie
         ),
         "augment": lambda: _recipe(teachers[0], fitnets=False, augment={"crop": 1, "flip": True}),
         "seed": lambda: _recipe(teachers[0], fitnets=False, seed=1),
+        "layout": lambda: base,
     }[change]()
+    layout = {"channels_last": True} if change == "layout" else {}
     hits = cache.stats.hits
-    result = train_recipe(other, teacher_cache=cache)
+    result = train_recipe(other, teacher_cache=cache, **layout)
     assert cache.stats.hits == hits  # nothing read
-    assert _same_student(result, train_recipe(other))  # and the run is the live one
+    assert _same_student(result, train_recipe(other, **layout))  # and the run is the live one
 
 
 def test_over_budget_runs_live_and_gives_the_same_student(teachers) -> None:

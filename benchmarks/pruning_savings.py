@@ -1,0 +1,89 @@
+"""What the pruner saves: the digits study with its pruner against the same study without one.
+
+For each study seed, runs `studies/digits.yaml` (its space, TPE sampler and trial budget)
+twice with one shared teacher: with the study file's median pruner, and with no pruner
+(``nop``). The sampler seed is the study seed, so both start from the same recipes. Prints
+the student-epochs trained (every epoch of every trial, pruned ones up to where they
+stopped), the best validation accuracy and the wall time of each, and the ratios.
+
+The search fidelity's learning-rate schedule is scaled to its own budget (the digits space
+trains 12 epochs with a cosine schedule over those 12), so early epochs are comparable across
+trials; a step decay placed for a longer final budget would make early accuracy misleading.
+
+    python benchmarks/pruning_savings.py [--seeds 0,1,2] [--n-trials 40] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+import statistics
+import sys
+import tempfile
+import time
+
+import optuna
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sampler_comparison import study_file  # noqa: E402
+
+from autokd.config import StudyConfig  # noqa: E402
+from autokd.study import ensure_teacher  # noqa: E402
+from autokd.study import run_study  # noqa: E402
+
+
+def student_epochs(study: optuna.Study) -> int:
+    """Epochs trained by all trials: one per reported step (pruned trials stop early)."""
+    return sum(len(t.intermediate_values) for t in study.trials)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--n-trials", type=int, default=40)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        first = StudyConfig.from_yaml(study_file(folder, "teacher", "tpe", 0, 1, ""))
+        teacher = ensure_teacher(first, device=args.device)
+        print(f"teacher: val {teacher.val_acc:.4f}; {args.n_trials} trials per study")
+        for seed in seeds:
+            row = {"seed": seed}
+            for label, pruner in (("pruned", None), ("unpruned", {"name": "nop"})):
+                name = f"{label}_{seed}"
+                path = study_file(
+                    folder, name, "tpe", seed, args.n_trials, teacher.checkpoint, pruner=pruner
+                )
+                start = time.perf_counter()
+                study = run_study(StudyConfig.from_yaml(path), device=args.device, progress=False)
+                row[label] = (student_epochs(study), study.best_value, time.perf_counter() - start)
+                print(
+                    f"  seed {seed} {label:8s} {row[label][0]:4d} student-epochs, best val_acc "
+                    f"{study.best_value:.4f}, {row[label][2]:.0f} s",
+                    flush=True,
+                )
+            rows.append(row)
+    print("seed  epochs pruned/unpruned  saving  best val pruned/unpruned  difference")
+    for row in rows:
+        (ep, bp, _), (eu, bu, _) = row["pruned"], row["unpruned"]
+        print(
+            f"{row['seed']:4d}  {ep:6d} / {eu:<8d}      x{eu / ep:4.2f}   {bp:.4f} / {bu:.4f}"
+            f"        {bp - bu:+.4f}"
+        )
+    savings = [r["unpruned"][0] / r["pruned"][0] for r in rows]
+    diffs = [r["pruned"][1] - r["unpruned"][1] for r in rows]
+    times = [r["unpruned"][2] / r["pruned"][2] for r in rows]
+    print(
+        f"median: x{statistics.median(savings):.2f} fewer student-epochs, x"
+        f"{statistics.median(times):.2f} less wall time, best val_acc "
+        f"{statistics.median(diffs):+.4f} (pruned - unpruned)"
+    )
+
+
+if __name__ == "__main__":
+    main()
