@@ -8,9 +8,11 @@ the samplers differ only in which recipes they try.
 
     python benchmarks/sampler_comparison.py [--seeds 0,1,2] [--n-trials 40]
         [--samplers tpe,random] [--device cpu] [--tpe-params YAML] [--pruner YAML]
+        [--space YAML] [--data YAML]
 
 `--tpe-params '{multivariate: true}'` replaces the TPE parameters of the study file;
-`--pruner '{name: none}'` replaces its pruner (both YAML mappings).
+`--pruner '{name: nop}'` replaces its pruner; `--space '{optim: {epochs: 4}}'` is merged over
+the search space and `--data '{val_fraction: 0.4}'` over the data section (all YAML).
 """
 
 from __future__ import annotations
@@ -42,9 +44,23 @@ def study_file(
     ckpt: str,
     tpe_params: dict | None = None,
     pruner: dict | None = None,
+    space: dict | None = None,
+    data_overrides: dict | None = None,
 ) -> Path:
+    """The digits study file for one (sampler, seed), written into ``folder``.
+
+    ``space`` is deep-merged over search_spaces/digits.yaml (through ``extends:``), and
+    ``data_overrides`` over the study's ``data`` section.
+    """
     data = yaml.safe_load((REPO / "studies/digits.yaml").read_text())
     data["search_space"] = str(REPO / "search_spaces/digits.yaml")
+    if space:
+        extended = folder / f"{name}_space.yaml"
+        extended.write_text(
+            yaml.safe_dump({"extends": str(REPO / "search_spaces/digits.yaml"), **space})
+        )
+        data["search_space"] = str(extended)
+    data["data"].update(data_overrides or {})
     data["study"].update(name=name, n_trials=n_trials, output_dir=str(folder / name))
     if pruner is not None:
         data["study"]["pruner"] = pruner
@@ -67,16 +83,28 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--tpe-params", type=yaml.safe_load, default=None)
     parser.add_argument("--pruner", type=yaml.safe_load, default=None)
+    parser.add_argument(
+        "--space", type=yaml.safe_load, default=None, help="YAML merged over the space"
+    )
+    parser.add_argument(
+        "--data", type=yaml.safe_load, default=None, help="YAML merged over the data section"
+    )
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     samplers = args.samplers.split(",")
     best: dict[str, list[float]] = {s: [] for s in samplers}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        first = StudyConfig.from_yaml(study_file(folder, "teacher", "tpe", 0, 1, ""))
+        first = StudyConfig.from_yaml(
+            study_file(folder, "teacher", "tpe", 0, 1, "", data_overrides=args.data)
+        )
         teacher = ensure_teacher(first, device=args.device)
         print(f"teacher: val {teacher.val_acc:.4f}; {args.n_trials} trials per study")
-        print(f"TPE params: {args.tpe_params}; pruner: {args.pruner or 'as in the study file'}")
+        print(
+            f"TPE params: {args.tpe_params or 'as in the study file'}; pruner: "
+            f"{args.pruner or 'as in the study file'}; space changes: {args.space}; "
+            f"data changes: {args.data}"
+        )
         for seed in seeds:
             for sampler in samplers:
                 name = f"{sampler}_{seed}"
@@ -89,6 +117,8 @@ def main() -> None:
                     teacher.checkpoint,
                     args.tpe_params,
                     args.pruner,
+                    args.space,
+                    args.data,
                 )
                 start = time.perf_counter()
                 study = run_study(StudyConfig.from_yaml(path), device=args.device, progress=False)
