@@ -11,6 +11,7 @@ trains 12 epochs with a cosine schedule over those 12), so early epochs are comp
 trials; a step decay placed for a longer final budget would make early accuracy misleading.
 
     python benchmarks/pruning_savings.py [--seeds 0,1,2] [--n-trials 40] [--device cpu]
+        [--pruner '{name: successive_halving}']
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import tempfile
 import time
 
 import optuna
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -44,6 +46,12 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--n-trials", type=int, default=40)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--pruner",
+        type=yaml.safe_load,
+        default=None,
+        help="YAML pruner for the pruned arm (default: the study file's)",
+    )
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     rows = []
@@ -54,7 +62,7 @@ def main() -> None:
         print(f"teacher: val {teacher.val_acc:.4f}; {args.n_trials} trials per study")
         for seed in seeds:
             row = {"seed": seed}
-            for label, pruner in (("pruned", None), ("unpruned", {"name": "nop"})):
+            for label, pruner in (("pruned", args.pruner), ("unpruned", {"name": "nop"})):
                 name = f"{label}_{seed}"
                 path = study_file(
                     folder, name, "tpe", seed, args.n_trials, teacher.checkpoint, pruner=pruner
