@@ -1,4 +1,7 @@
-"""The ``autokd`` command line. Exit codes: 0 ok, 2 bad input, 130 interrupted, 1 a bug."""
+"""The ``autokd`` command line.
+
+Exit codes: 0 ok, 2 bad input, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM), 1 a bug.
+"""
 
 from __future__ import annotations
 
@@ -39,9 +42,31 @@ def _parser() -> argparse.ArgumentParser:
         run.add_argument("--n-trials", type=int, help="total trials (default: study file)")
         run.add_argument("--timeout", type=float, help="seconds after which no trial starts")
         run.add_argument("--device", help="cpu, cuda, cuda:N or auto")
-        run.add_argument("--storage", required=name == "worker", help="Optuna storage URL")
+        run.add_argument(
+            "--storage",
+            help="Optuna storage URL (default: $AUTOKD_STORAGE, then the study file's, then "
+            "SQLite in the study folder)",
+        )
         run.add_argument("--tracking-uri", help="MLflow tracking URI")
         run.add_argument("--no-progress", action="store_true", help="no live progress bar")
+        if name == "run":
+            run.add_argument(
+                "--workers",
+                type=int,
+                default=1,
+                help="worker processes on the study (default 1: in this process); on a "
+                "multi-GPU host one per GPU, on CPU the cores are split between them",
+            )
+
+    proxy = sub.add_parser(
+        "storage-proxy",
+        help="serve a storage to workers as Optuna's gRPC proxy (workers use grpc://HOST:PORT)",
+    )
+    proxy.add_argument("--storage", required=True, help="the storage URL the proxy serves")
+    proxy.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: loopback)"
+    )
+    proxy.add_argument("--port", type=int, default=13000, help="port (default 13000)")
 
     train = sub.add_parser("train", help="train exactly one recipe; print val/test accuracy")
     train.add_argument("recipe", type=Path)
@@ -116,13 +141,21 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the CLI and returns its exit code."""
+    from autokd._signals import EXIT_TERMINATED
+    from autokd._signals import Terminated
+    from autokd._signals import sigterm_as_interrupt
+
     args = _parser().parse_args(argv)
     _quiet_libraries()
     try:
-        return _COMMANDS[args.command](args)
+        with sigterm_as_interrupt():
+            return _COMMANDS[args.command](args)
     except AutokdError as exc:
         print(f"autokd: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Terminated:
+        print("autokd: terminated (SIGTERM)", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("autokd: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -133,6 +166,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _quiet_libraries() -> None:
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when mlflow is imported
+    # MLflow prints two "View run ... at: http://..." lines to stdout each time a run against
+    # a tracking server ends (one per trial); the study's summary says where results are.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     # PED-ANOVA warns for every conditional parameter seen in few trials; the report's
     # "In complete trials" column already says how many trials each score rests on.
     warnings.filterwarnings("ignore", "Some regimes for parameter", UserWarning)
@@ -160,24 +196,54 @@ def _one_line_trial_failures(record: logging.LogRecord) -> bool:
     return True
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from optuna.trial import TrialState
+def _storage_flag(args: argparse.Namespace) -> str | None:
+    """``--storage``, else ``$AUTOKD_STORAGE`` (then the study file's, in StudyConfig)."""
+    from autokd.study._storage import STORAGE_ENV
 
+    return args.storage or os.environ.get(STORAGE_ENV) or None
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
     from autokd.config import StudyConfig
-    from autokd.study import run_study
 
     if args.n_trials is not None and args.n_trials < 1:
         raise ConfigError("--n-trials", "an integer >= 1", str(args.n_trials))
+    workers = getattr(args, "workers", 1)
+    if workers < 1:
+        raise ConfigError("--workers", "an integer >= 1", str(workers))
+    storage = _storage_flag(args)
     config = StudyConfig.from_yaml(args.study)
-    study = run_study(
-        config,
-        n_trials=args.n_trials,
-        timeout=args.timeout,
-        device=args.device,
-        storage=args.storage,
-        tracking_uri=args.tracking_uri,
-        progress=not args.no_progress,
-    )
+    options = {
+        "n_trials": args.n_trials,
+        "timeout": args.timeout,
+        "device": args.device,
+        "storage": storage,
+        "tracking_uri": args.tracking_uri,
+        "progress": not args.no_progress,
+    }
+    code = 0
+    if args.command == "worker":
+        from autokd.study._worker import SPAWNED_ENV
+        from autokd.study._worker import run_worker
+
+        study = run_worker(config, **options)
+        if os.environ.get(SPAWNED_ENV):
+            return 0  # `autokd run --workers` prints the study's summary once
+    elif workers > 1:
+        from autokd.study._worker import run_workers
+
+        study, code = run_workers(config, workers, **options)
+    else:
+        from autokd.study import run_study
+
+        study = run_study(config, **options)
+    _print_summary(args, config, study)
+    return code
+
+
+def _print_summary(args: argparse.Namespace, config, study) -> None:
+    from optuna.trial import TrialState
+
     trials = study.get_trials(deepcopy=False)
     counts = {s.name.lower(): sum(t.state == s for t in trials) for s in TrialState}
     print(
@@ -205,6 +271,31 @@ def _cmd_run(args: argparse.Namespace) -> int:
             f"winner: trial {final['winner']}; test_acc {_mean_std(final['tests'])} "
             f"({len(seeds)} seeds), measured once for the winner"
         )
+
+
+def _cmd_storage_proxy(args: argparse.Namespace) -> int:
+    from autokd.study._storage import mask_url
+    from autokd.study._storage import open_storage
+    from autokd.study._storage import quiet_experimental
+    from autokd.study._storage import storage_kind
+
+    if storage_kind(args.storage) in ("grpc", "other"):
+        raise ConfigError(
+            "--storage",
+            "an sqlite:, postgresql:, mysql: or journal storage URL",
+            mask_url(args.storage),
+        )
+    if not 0 < args.port < 65536:
+        raise ConfigError("--port", "a port number 1..65535", str(args.port))
+    storage = open_storage(args.storage)
+    from optuna.storages import run_grpc_proxy_server
+
+    print(
+        f"serving {mask_url(args.storage)} at grpc://{args.host}:{args.port} (Ctrl-C stops)",
+        flush=True,
+    )
+    with quiet_experimental():
+        run_grpc_proxy_server(storage, host=args.host, port=args.port)
     return 0
 
 
@@ -288,14 +379,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
         if args.output.is_file():
             raise ConfigError("-o", "a folder (with --pareto)", f"the file {args.output}")
         files = export_pareto(
-            config, args.output, storage=args.storage, as_searched=args.as_searched
+            config, args.output, storage=_storage_flag(args), as_searched=args.as_searched
         )
         print(
             f"wrote {len(files) - 2} Pareto-optimal recipe(s) of '{config.study.name}', "
             f"pareto.csv and pareto.md to {args.output}/"
         )
         return 0
-    recipe = export_best(config, storage=args.storage, as_searched=args.as_searched)
+    recipe = export_best(config, storage=_storage_flag(args), as_searched=args.as_searched)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     recipe.to_yaml(args.output)
     prov = recipe.provenance
@@ -312,7 +403,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from autokd.report import write_report
 
     config = StudyConfig.from_yaml(args.study)
-    study = load_study(config, args.storage)
+    study = load_study(config, _storage_flag(args))
     teacher = study.user_attrs.get("teacher", {})
     summary = {
         "teacher": f"{teacher.get('model', {}).get('family')} "
@@ -454,6 +545,7 @@ _COMMANDS = {
     "run": _cmd_run,
     "worker": _cmd_run,
     "train": _cmd_train,
+    "storage-proxy": _cmd_storage_proxy,
     "export": _cmd_export,
     "report": _cmd_report,
     "teacher": _cmd_teacher,

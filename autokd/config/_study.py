@@ -22,6 +22,7 @@ __all__ = [
     "Constraints",
     "FinalEval",
     "FinalTraining",
+    "HeartbeatSettings",
     "PrunerSpec",
     "SamplerSpec",
     "StudyConfig",
@@ -195,6 +196,32 @@ class Constraints(FrozenModel):
         return any(v is not None for v in (self.max_params, self.max_macs, self.max_latency_ms))
 
 
+class HeartbeatSettings(FrozenModel):
+    """Crash recovery on RDB storages (SQLite, PostgreSQL, MySQL): Optuna's trial heartbeats.
+
+    A running trial records a heartbeat every ``interval`` seconds. A trial whose last
+    heartbeat is older than ``grace_period`` seconds (its worker was killed, its machine lost)
+    is set to FAIL by the next worker that looks, its MLflow run is ended FAILED with the
+    reason, and the trial is queued again with the same parameters, at most ``max_retry``
+    times (Optuna's ``RetryHeartbeatStaleTrialCallback``). A retried trial does not count
+    towards ``n_trials``; its retry does. Journal and gRPC storages have no heartbeat.
+    """
+
+    interval: int = Field(10, ge=1)
+    grace_period: int = Field(60, ge=2)
+    max_retry: int = Field(3, ge=0)
+
+    @pydantic.model_validator(mode="after")
+    def _grace_after_interval(self) -> HeartbeatSettings:
+        if self.grace_period <= self.interval:
+            raise ConfigError(
+                "grace_period",
+                f"more seconds than the heartbeat interval ({self.interval})",
+                repr(self.grace_period),
+            )
+        return self
+
+
 class StudySection(FrozenModel):
     """Name, budget, objectives, constraints, sampler, pruner and where results go."""
 
@@ -204,6 +231,8 @@ class StudySection(FrozenModel):
     sampler: SamplerSpec = Field(default_factory=SamplerSpec)
     pruner: PrunerSpec = Field(default_factory=PrunerSpec)
     storage: str | None = None
+    #: Trial heartbeats and retries of trials whose worker died (RDB storages only).
+    heartbeat: HeartbeatSettings = Field(default_factory=HeartbeatSettings)
     tracking_uri: str | None = None
     output_dir: str | None = None
     objectives: list[Objective] = Field(default_factory=lambda: ["val_acc"], min_length=1)

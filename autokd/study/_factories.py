@@ -6,12 +6,14 @@ from collections.abc import Mapping
 import inspect
 from typing import TYPE_CHECKING
 from typing import Any
+import warnings
 
 import optuna
 
 from autokd._registry import Registry
 from autokd._registry import closest
 from autokd.exceptions import ConfigError
+from autokd.study._storage import open_storage
 
 if TYPE_CHECKING:
     from autokd.config import PrunerSpec
@@ -97,7 +99,11 @@ def build_sampler(
     """
     if spec.name == "grid":
         return _build_grid(dict(spec.params), spec.seed, space)
-    return _build(SAMPLERS, spec.name, dict(spec.params), spec.seed)
+    # Options Optuna marks experimental (TPE's ``group``, ``constant_liar``...) are opted into
+    # by name in the study file: no warning on every run and every `autokd validate`.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return _build(SAMPLERS, spec.name, dict(spec.params), spec.seed)
 
 
 def build_pruner(spec: PrunerSpec) -> optuna.pruners.BasePruner:
@@ -198,17 +204,3 @@ class _UnboundGridSampler(optuna.samplers.BaseSampler):
         )
 
     infer_relative_search_space = sample_relative = sample_independent = _unbound
-
-
-#: Seconds a SQLite writer waits for a lock (a dashboard or a second worker reading the file
-#: must not fail a trial with "database is locked").
-SQLITE_TIMEOUT_S = 60
-
-
-def open_storage(url: str) -> optuna.storages.BaseStorage | str:
-    """The Optuna storage for ``url``; SQLite files get a generous lock timeout."""
-    if url.startswith("sqlite:"):
-        return optuna.storages.RDBStorage(
-            url, engine_kwargs={"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
-        )
-    return url

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from collections.abc import Sequence
 import contextlib
+import gc
+import os
+import socket
 
 import optuna
 import torch
@@ -26,8 +29,9 @@ from autokd.study._constraints import constraint_names
 from autokd.study._constraints import measure_student
 from autokd.study._recipes import recipe_from_trial
 from autokd.tracking import MlflowTracker
+from autokd.tracking._mlflow import WORKER_TAG
 
-__all__ = ["TRIAL_ERRORS", "Objective"]
+__all__ = ["SURPLUS_REASON", "TRIAL_ERRORS", "Objective", "free_memory_after_oom"]
 
 #: Failures of one trial that the study records (state FAIL + reason) before going on.
 TRIAL_ERRORS: tuple[type[BaseException], ...] = (
@@ -37,6 +41,27 @@ TRIAL_ERRORS: tuple[type[BaseException], ...] = (
     RuntimeError,
     torch.OutOfMemoryError,
 )
+
+#: ``fail_reason`` of a trial a worker started after the study had all its trials (two
+#: workers raced for the last one); it never trains and never counts.
+SURPLUS_REASON = "surplus: the study already holds n_trials trials"
+
+#: Written on every trial (user attribute ``worker``): which process ran it.
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def free_memory_after_oom(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """Optuna callback: after a trial ran out of memory, frees what it left behind.
+
+    The failed trial's tensors are kept alive by reference cycles through the exception's
+    traceback until the garbage collector runs; ``torch.cuda.empty_cache`` then returns the
+    cached blocks to the driver, so the next trial starts from the same free memory.
+    """
+    if not str(trial.user_attrs.get("fail_reason", "")).startswith("OutOfMemoryError"):
+        return
+    gc.collect()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
 
 
 class Objective:
@@ -67,6 +92,9 @@ class Objective:
         compile: Compile each student with ``torch.compile``.
         gate: Admits concurrent trials (None: no limit beyond Optuna's ``n_jobs``).
         channels_last: Memory layout (None: channels-last on CUDA only).
+        budget: The study's ``n_trials`` when several workers share it: a trial whose lower
+            numbered trials already take the whole budget fails at once, untrained, as
+            surplus (None: no check; one process stops by itself).
     """
 
     def __init__(
@@ -84,6 +112,7 @@ class Objective:
         compile: bool = False,
         gate: DeviceGate | None = None,
         channels_last: bool | None = None,
+        budget: int | None = None,
     ) -> None:
         self.space = space
         self.data = data
@@ -97,9 +126,13 @@ class Objective:
         self.compile = compile
         self.gate = gate
         self.channels_last = channels_last
+        self.budget = budget
         self._shape: tuple[tuple[int, int, int], int] | None = None
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
+        trial.set_user_attr("worker", WORKER_ID)
+        if self.budget is not None:
+            self._check_budget(trial)
         try:
             recipe = recipe_from_trial(self.space, trial, data=self.data, teacher=self.teacher)
         except ConfigError as exc:  # a sampled combination the recipe rejects
@@ -112,6 +145,7 @@ class Objective:
             trial.number,
             params={**recipe.flat_params(), **trial.params},
             recipe_yaml=recipe.to_yaml(),
+            tags={WORKER_TAG: WORKER_ID},
         )
         trial.set_user_attr("mlflow_run_id", run_id)
         with self._ending_run(trial, run_id):
@@ -153,6 +187,13 @@ class Objective:
         if single:
             return result.val_acc
         return (result.val_acc, *(cost.objective(name) for name in self.objectives[1:]))
+
+    def _check_budget(self, trial: optuna.Trial) -> None:
+        from autokd.study._optimize import trials_before
+
+        if trials_before(trial.study.get_trials(deepcopy=False), trial.number) >= self.budget:
+            trial.set_user_attr("fail_reason", SURPLUS_REASON)
+            raise TrialSetupError(SURPLUS_REASON)
 
     def _measure(self, recipe: Recipe) -> StudentCost:
         if self._shape is None:

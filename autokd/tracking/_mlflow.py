@@ -55,6 +55,8 @@ ROLE_TAG = "autokd.role"
 STUDY_TAG = "autokd.study"
 TRIAL_NUMBER_TAG = "autokd.trial_number"
 FAIL_REASON_TAG = "autokd.fail_reason"
+#: ``host:pid`` of the worker process that ran a trial.
+WORKER_TAG = "autokd.worker"
 PARENT_RUN_TAG = "mlflow.parentRunId"
 
 
