@@ -16,6 +16,7 @@ from autokd.exceptions import ConfigError
 from autokd.logging import get_logger
 from autokd.recipe import Recipe
 from autokd.study._factories import open_storage
+from autokd.study._storage import mask_url
 
 __all__ = ["export_best", "export_pareto", "export_trial", "load_study"]
 
@@ -41,7 +42,7 @@ def load_study(config: StudyConfig, storage: str | None = None) -> optuna.Study:
     except KeyError:
         raise ConfigError(
             "study.name",
-            f"a study stored in {url.split('?')[0]}",
+            f"a study stored in {mask_url(url).split('?')[0]}",
             repr(config.study.name),
             file=config.file,
             hint="Run `autokd run` first.",

@@ -24,6 +24,7 @@ from autokd.recipe import split_pairs
 from autokd.space import SearchSpace
 from autokd.study._recipes import PLACEHOLDER_SHA
 from autokd.study._recipes import recipe_from_trial
+from autokd.study._storage import open_storage
 
 __all__ = ["LITERATURE", "warm_start_params"]
 
@@ -106,7 +107,8 @@ def _best_of_study(path: Path) -> dict[str, Any]:
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
         raise _Unexpressible(f"the study {path} has not run yet ({url} does not exist)")
     try:
-        study = optuna.load_study(study_name=other.study.name, storage=url)
+        # The same opener as `autokd run`: postgresql:// gets its driver, passwords stay masked.
+        study = optuna.load_study(study_name=other.study.name, storage=open_storage(url))
         best = study.best_trial
     except (KeyError, ValueError) as exc:
         raise _Unexpressible(f"the study {path} has no completed trial ({exc})") from None
