@@ -311,11 +311,21 @@ class EngineSettings(FrozenModel):
     """
 
     teacher_cache: TeacherCacheSettings = Field(default_factory=TeacherCacheSettings)
-    compile: bool = False
+    #: ``torch.compile``: ``student`` (each student; compiled once per architecture),
+    #: ``teacher`` (its live forward, as one graph of the tapped outputs), ``true`` (both).
+    compile: bool | Literal["student", "teacher"] = False
     #: Channels-last layout: ``auto`` on CUDA only; ``true`` also on CPU (faster for some
     #: models, slower for others: measure with benchmarks/trial_throughput.py).
     channels_last: bool | Literal["auto"] = "auto"
     n_jobs: int | Literal["auto"] = 1
+
+    @property
+    def compile_student(self) -> bool:
+        return self.compile in (True, "student")
+
+    @property
+    def compile_teacher(self) -> bool:
+        return self.compile in (True, "teacher")
 
     @pydantic.field_validator("n_jobs")
     @classmethod

@@ -174,6 +174,7 @@ class TeacherCache:
         device: torch.device,
         output_dtype: str,
         layout: str = "contiguous",
+        runner: str = "eager",
     ) -> str:
         """A hash of everything that determines a trial's teacher views and stored outputs."""
         parts = {
@@ -185,6 +186,7 @@ class TeacherCache:
             "device": device.type,
             "output_dtype": output_dtype,
             "layout": layout,
+            "runner": runner,
             "dtype": self.dtype,
             "topk": self.topk,
             "version": 1,

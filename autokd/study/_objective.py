@@ -90,6 +90,7 @@ class Objective:
         constraints: Limits on the student (default: none).
         teacher_cache: Teacher outputs shared by the trials (None: the teacher always runs).
         compile: Compile each student with ``torch.compile``.
+        compile_teacher: Run the teacher's live forward as a compiled graph.
         gate: Admits concurrent trials (None: no limit beyond Optuna's ``n_jobs``).
         channels_last: Memory layout (None: channels-last on CUDA only).
         budget: The study's ``n_trials`` when several workers share it: a trial whose lower
@@ -110,6 +111,7 @@ class Objective:
         constraints: Constraints | None = None,
         teacher_cache: TeacherCache | None = None,
         compile: bool = False,
+        compile_teacher: bool = False,
         gate: DeviceGate | None = None,
         channels_last: bool | None = None,
         budget: int | None = None,
@@ -124,6 +126,7 @@ class Objective:
         self.constraints = constraints or Constraints()
         self.teacher_cache = teacher_cache
         self.compile = compile
+        self.compile_teacher = compile_teacher
         self.gate = gate
         self.channels_last = channels_last
         self.budget = budget
@@ -168,6 +171,7 @@ class Objective:
                 on_epoch=on_epoch,
                 teacher_cache=self.teacher_cache,
                 compile=self.compile,
+                compile_teacher=self.compile_teacher,
                 channels_last=self.channels_last,
             )
         self.tracker.log_metrics(

@@ -158,7 +158,8 @@ class PreparedStudy:
             objectives=config.study.objectives,
             constraints=config.study.constraints,
             teacher_cache=study_teacher_cache(config),
-            compile=config.engine.compile,
+            compile=config.engine.compile_student,
+            compile_teacher=config.engine.compile_teacher,
             channels_last=None
             if config.engine.channels_last == "auto"
             else config.engine.channels_last,

@@ -85,6 +85,33 @@ def test_two_concurrent_trials_give_the_sequential_values(sequential_uncached, t
     assert sorted(r.info.status for r in runs) == ["FINISHED"] * 4
 
 
+def test_study_with_compiled_teacher_gives_the_eager_values(
+    sequential_uncached, tmp_path: Path
+) -> None:
+    config = _grid_study(tmp_path, compile="teacher", teacher_cache={"enabled": False})
+    assert (config.engine.compile_student, config.engine.compile_teacher) == (False, True)
+    got = _values(run_study(config, progress=False))
+    assert got.keys() == sequential_uncached.keys()
+    for params, value in got.items():  # float rounding may move one validation image
+        assert value == pytest.approx(sequential_uncached[params], abs=1 / 288 + 1e-9)
+
+
+@pytest.mark.parametrize(
+    ("compile", "student", "teacher"),
+    [
+        (False, False, False),
+        (True, True, True),
+        ("student", True, False),
+        ("teacher", False, True),
+    ],
+)
+def test_compile_setting_names_what_is_compiled(
+    tmp_path: Path, compile: bool | str, student: bool, teacher: bool
+) -> None:
+    engine = _grid_study(tmp_path, compile=compile).engine
+    assert (engine.compile_student, engine.compile_teacher) == (student, teacher)
+
+
 def test_gate_admits_at_most_n_jobs_on_cpu() -> None:
     import threading
     import time
