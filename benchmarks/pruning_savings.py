@@ -1,8 +1,8 @@
 """What the pruner saves: the digits study with its pruner against the same study without one.
 
 For each study seed, runs `studies/digits.yaml` (its space, TPE sampler and trial budget)
-twice with one shared teacher: with the study file's median pruner, and with no pruner
-(``nop``). The sampler seed is the study seed, so both start from the same recipes. Prints
+with one shared teacher: without a pruner (``nop``), and with each ``--pruner`` (by default
+the study file's). The sampler seed is the study seed, so both start from the same recipes. Prints
 the student-epochs trained (every epoch of every trial, pruned ones up to where they
 stopped), the best validation accuracy and the wall time of each, and the ratios.
 
@@ -11,7 +11,7 @@ trains 12 epochs with a cosine schedule over those 12), so early epochs are comp
 trials; a step decay placed for a longer final budget would make early accuracy misleading.
 
     python benchmarks/pruning_savings.py [--seeds 0,1,2] [--n-trials 40] [--device cpu]
-        [--pruner '{name: successive_halving}']
+        [--pruner '{name: successive_halving}' --pruner '{name: median}' ...]
 """
 
 from __future__ import annotations
@@ -41,6 +41,13 @@ def student_epochs(study: optuna.Study) -> int:
     return sum(len(t.intermediate_values) for t in study.trials)
 
 
+def _label(pruner: dict | None) -> str:
+    if pruner is None:
+        return "study file's pruner"
+    params = ", ".join(f"{k}={v}" for k, v in (pruner.get("params") or {}).items())
+    return f"{pruner['name']}({params})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2")
@@ -49,48 +56,56 @@ def main() -> None:
     parser.add_argument(
         "--pruner",
         type=yaml.safe_load,
-        default=None,
-        help="YAML pruner for the pruned arm (default: the study file's)",
+        action="append",
+        help="YAML pruner for a pruned arm; repeat to compare several against one unpruned "
+        "study per seed (default: the study file's)",
     )
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
-    rows = []
+    pruners = args.pruner or [None]
+    rows: dict[str, list[dict]] = {_label(p): [] for p in pruners}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         first = StudyConfig.from_yaml(study_file(folder, "teacher", "tpe", 0, 1, ""))
         teacher = ensure_teacher(first, device=args.device)
         print(f"teacher: val {teacher.val_acc:.4f}; {args.n_trials} trials per study")
         for seed in seeds:
-            row = {"seed": seed}
-            for label, pruner in (("pruned", args.pruner), ("unpruned", {"name": "nop"})):
-                name = f"{label}_{seed}"
+            arms = [("unpruned", {"name": "nop"})] + [(_label(p), p) for p in pruners]
+            got = {}
+            for i, (label, pruner) in enumerate(arms):
+                name = f"arm{i}_{seed}"
                 path = study_file(
                     folder, name, "tpe", seed, args.n_trials, teacher.checkpoint, pruner=pruner
                 )
                 start = time.perf_counter()
                 study = run_study(StudyConfig.from_yaml(path), device=args.device, progress=False)
-                row[label] = (student_epochs(study), study.best_value, time.perf_counter() - start)
+                got[label] = (student_epochs(study), study.best_value, time.perf_counter() - start)
                 print(
-                    f"  seed {seed} {label:8s} {row[label][0]:4d} student-epochs, best val_acc "
-                    f"{study.best_value:.4f}, {row[label][2]:.0f} s",
+                    f"  seed {seed} {label}: {got[label][0]} student-epochs, best val_acc "
+                    f"{study.best_value:.4f}, {got[label][2]:.0f} s",
                     flush=True,
                 )
-            rows.append(row)
-    print("seed  epochs pruned/unpruned  saving  best val pruned/unpruned  difference")
-    for row in rows:
-        (ep, bp, _), (eu, bu, _) = row["pruned"], row["unpruned"]
+            for label in rows:
+                rows[label].append(
+                    {"seed": seed, "pruned": got[label], "unpruned": got["unpruned"]}
+                )
+    for label, arm in rows.items():
+        print(f"\n{label}")
+        print("seed  epochs pruned/unpruned  saving  best val pruned/unpruned  difference")
+        for row in arm:
+            (ep, bp, _), (eu, bu, _) = row["pruned"], row["unpruned"]
+            print(
+                f"{row['seed']:4d}  {ep:6d} / {eu:<8d}      x{eu / ep:4.2f}   {bp:.4f} / {bu:.4f}"
+                f"        {bp - bu:+.4f}"
+            )
+        savings = [r["unpruned"][0] / r["pruned"][0] for r in arm]
+        diffs = [r["pruned"][1] - r["unpruned"][1] for r in arm]
+        times = [r["unpruned"][2] / r["pruned"][2] for r in arm]
         print(
-            f"{row['seed']:4d}  {ep:6d} / {eu:<8d}      x{eu / ep:4.2f}   {bp:.4f} / {bu:.4f}"
-            f"        {bp - bu:+.4f}"
+            f"median: x{statistics.median(savings):.2f} fewer student-epochs, x"
+            f"{statistics.median(times):.2f} less wall time, best val_acc "
+            f"{statistics.median(diffs):+.4f} (pruned - unpruned)"
         )
-    savings = [r["unpruned"][0] / r["pruned"][0] for r in rows]
-    diffs = [r["pruned"][1] - r["unpruned"][1] for r in rows]
-    times = [r["unpruned"][2] / r["pruned"][2] for r in rows]
-    print(
-        f"median: x{statistics.median(savings):.2f} fewer student-epochs, x"
-        f"{statistics.median(times):.2f} less wall time, best val_acc "
-        f"{statistics.median(diffs):+.4f} (pruned - unpruned)"
-    )
 
 
 if __name__ == "__main__":

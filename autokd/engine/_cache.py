@@ -12,9 +12,10 @@ consistent", CVPR 2022).
 
 An entry is one epoch of one output (``logits`` or ``feat:<module>``) for all ``n`` training
 images, stored on the training device, keyed by a hash of everything that determines it: the
-teacher's checkpoint hash, the data split's hash, the seed, the augmentation, the device type
-and the stored dtype. Another teacher, split, seed or augmentation therefore never reads a
-stale entry.
+teacher's checkpoint hash, the data split's hash, the seed, the augmentation, the device type,
+the memory layout, how the teacher ran (eager or compiled: compiled kernels may round
+differently) and the stored dtype. Another teacher, split, seed or augmentation therefore never
+reads a stale entry.
 
 Budget: entries are kept in memory up to ``memory_mb`` and, with a ``folder``, also written
 there (up to ``disk_mb``) so other worker processes on the machine read them too. Nothing is
@@ -316,6 +317,11 @@ class TeacherCache:
             return None
         view, epoch, name = key
         return self.folder / view / f"epoch{epoch:04d}_{name.replace(':', '_')}.pt"
+
+    def count_teacher_batch(self) -> None:
+        """Counts one teacher forward pass in :attr:`stats` (safe from concurrent trials)."""
+        with self._lock:
+            self.stats.teacher_batches += 1
 
     @property
     def memory_used(self) -> int:

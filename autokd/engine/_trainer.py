@@ -370,7 +370,7 @@ class _TeacherOutputs:
                 live["logits"] = logits.clone()
             live.update({f"feat:{k}": v.clone() for k, v in feats.items()})
             if self.cache is not None:
-                self.cache.stats.teacher_batches += 1
+                self.cache.count_teacher_batch()
             for name in list(self.fill):
                 self._record(name, live[name], idx)
         out = {}
