@@ -41,6 +41,12 @@ def student_epochs(study: optuna.Study) -> int:
     return sum(len(t.intermediate_values) for t in study.trials)
 
 
+def best_value(study: optuna.Study) -> float:
+    """Best validation accuracy of the complete trials; NaN when the pruner stopped every trial."""
+    values = [t.value for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    return max(values, default=float("nan"))
+
+
 def _label(pruner: dict | None) -> str:
     if pruner is None:
         return "study file's pruner"
@@ -79,10 +85,14 @@ def main() -> None:
                 )
                 start = time.perf_counter()
                 study = run_study(StudyConfig.from_yaml(path), device=args.device, progress=False)
-                got[label] = (student_epochs(study), study.best_value, time.perf_counter() - start)
+                got[label] = (
+                    student_epochs(study),
+                    best_value(study),
+                    time.perf_counter() - start,
+                )
                 print(
                     f"  seed {seed} {label}: {got[label][0]} student-epochs, best val_acc "
-                    f"{study.best_value:.4f}, {got[label][2]:.0f} s",
+                    f"{got[label][1]:.4f}, {got[label][2]:.0f} s",
                     flush=True,
                 )
             for label in rows:
@@ -101,10 +111,13 @@ def main() -> None:
         savings = [r["unpruned"][0] / r["pruned"][0] for r in arm]
         diffs = [r["pruned"][1] - r["unpruned"][1] for r in arm]
         times = [r["unpruned"][2] / r["pruned"][2] for r in arm]
+        empty = sum(d != d for d in diffs)  # NaN: the pruner stopped every trial
+        diffs = [d for d in diffs if d == d] or [float("nan")]
         print(
             f"median: x{statistics.median(savings):.2f} fewer student-epochs, x"
             f"{statistics.median(times):.2f} less wall time, best val_acc "
             f"{statistics.median(diffs):+.4f} (pruned - unpruned)"
+            + (f"; {empty} pruned studies ended with no complete trial" if empty else "")
         )
 
 
