@@ -71,6 +71,9 @@ def ensure_teacher(config: StudyConfig, *, device: str | torch.device = "cpu") -
         if meta.get("sha256") == file_sha256(ckpt):
             _logger.info("teacher: reusing %s (val %.4f)", ckpt, meta["val_acc"])
             return _spec(config, ckpt.resolve(), meta)
+    # Read the data first (cached for the training below): a missing dataset is then the one
+    # line the user sees, not a "training" line followed by an error.
+    load_splits(config.data)
     _logger.info("teacher: training %s (cache key %s)", config.teacher.model.family, key)
     result = train_recipe(teacher_training_recipe(config), device=device, evaluate_test=True)
     folder.mkdir(parents=True, exist_ok=True)
