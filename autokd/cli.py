@@ -73,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--seeds", default=None, help="comma-separated seeds (default: recipe's)")
     train.add_argument("--epochs", type=int, help="override optim.epochs")
     train.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
+    train.add_argument(
+        "--precision",
+        choices=("auto", "bf16", "fp32"),
+        default="auto",
+        help="bf16 autocast or fp32 (default auto: bf16 on CUDA, fp32 on CPU)",
+    )
     baseline = train.add_mutually_exclusive_group()
     baseline.add_argument(
         "--no-distill",
@@ -319,8 +325,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     # The runs of one seed see the same teacher views: the teacher runs once per seed.
     cache = TeacherCache(memory_mb=1024)
+    bf16 = None if args.precision == "auto" else args.precision == "bf16"
     results = {
-        name: _train_seeds(name, r, seeds, args.epochs, device, cache) for name, r in runs.items()
+        name: _train_seeds(name, r, seeds, args.epochs, device, cache, bf16)
+        for name, r in runs.items()
     }
     print(f"{args.recipe}, {len(seeds)} seed(s) {','.join(map(str, seeds))}:")
     width = max(len(name) for name in results)
@@ -334,13 +342,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_seeds(name, recipe, seeds, epochs, device, cache) -> tuple[list[float], list[float]]:
+def _train_seeds(
+    name, recipe, seeds, epochs, device, cache, bf16
+) -> tuple[list[float], list[float]]:
     from autokd.engine import train_recipe
 
     vals, tests = [], []
     for seed in seeds:
         run = recipe.with_overrides(seed=seed, epochs=epochs)
-        result = train_recipe(run, device=device, evaluate_test=True, teacher_cache=cache)
+        result = train_recipe(
+            run, device=device, evaluate_test=True, teacher_cache=cache, bf16=bf16
+        )
         vals.append(result.val_acc)
         tests.append(result.test_acc)
         print(

@@ -19,6 +19,10 @@ Runs, alternated within each repeat:
                                 the one-time compile is printed apart, not in images/s)
   student alone                 the engine without a teacher: the limit for a trial
 
+On a CPU with native bf16 (AVX-512 BF16 or AMX), and with ``--bf16 on`` anywhere on CPU, the
+engine's rows are also run with ``engine.precision: bf16`` (rows ending in ", bf16"; the plain
+loop stays fp32, as KD code usually is). On CUDA the engine is in bf16 already.
+
 Prints training images/s (median over epochs after the first, which holds the set-up), the
 ratios the targets are stated in, peak RSS of the process during each run, peak CUDA memory,
 and hardware efficiency: FLOPs per image (torch's flop counter: student forward + backward,
@@ -26,6 +30,7 @@ plus the teacher forward where it runs) x images/s, against the device's peak wh
 
     python benchmarks/trial_throughput.py [--device auto] [--n-train N] [--epochs 3]
         [--batch-size 64] [--repeats 1] [--plain-workers 2] [--peak-tflops X]
+        [--channels-last] [--bf16 auto|on|off]
 
 Defaults: 50,000 training images on CUDA, 600 on CPU.
 """
@@ -88,8 +93,15 @@ def _attention(f: torch.Tensor) -> torch.Tensor:
     return F.normalize(f.pow(2).mean(1).flatten(1))
 
 
-def plain_kd(student, teacher, train, val, mean, std, *, args, dev, at: bool, on_epoch) -> None:
-    """The plain loop; calls ``on_epoch()`` after each epoch's validation."""
+def plain_kd(
+    student, teacher, train, val, mean, std, *, args, dev, at: bool, on_epoch, bf16=False
+) -> None:
+    """The plain loop; calls ``on_epoch()`` after each epoch's validation.
+
+    ``bf16``: forward passes and losses under ``torch.autocast`` in bfloat16, the one-line
+    change a KD script can make, to tell the engine's gain from the precision's.
+    """
+    autocast = lambda: torch.autocast(dev.type, torch.bfloat16, enabled=bf16)  # noqa: E731
     import torchvision.transforms as T
 
     augment = T.Compose(
@@ -127,26 +139,29 @@ def plain_kd(student, teacher, train, val, mean, std, *, args, dev, at: bool, on
         running = 0.0
         for x, y in train_loader:
             x, y = x.to(dev), y.to(dev)
-            with torch.no_grad():
-                t_logits = teacher(x)
-            s_logits = student(x)
-            kd = F.kl_div(
-                F.log_softmax(s_logits / temp, 1),
-                F.softmax(t_logits / temp, 1),
-                reduction="batchmean",
-            )
-            loss = (1 - alpha) * F.cross_entropy(s_logits, y) + alpha * temp**2 * kd
-            if at:
-                for name in STAGES:
-                    diff = _attention(feats["s"][name]) - _attention(feats["t"][name])
-                    loss = loss + AT_WEIGHT / 2 * diff.pow(2).mean()
+            with autocast():
+                with torch.no_grad():
+                    t_logits = teacher(x)
+                s_logits = student(x)
+                kd = F.kl_div(
+                    F.log_softmax(s_logits.float() / temp, 1),
+                    F.softmax(t_logits.float() / temp, 1),
+                    reduction="batchmean",
+                )
+                loss = (1 - alpha) * F.cross_entropy(s_logits.float(), y) + alpha * temp**2 * kd
+                if at:
+                    for name in STAGES:
+                        diff = _attention(feats["s"][name].float()) - _attention(
+                            feats["t"][name].float()
+                        )
+                        loss = loss + AT_WEIGHT / 2 * diff.pow(2).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
             running += loss.item()
         student.eval()
         correct = 0
-        with torch.no_grad():
+        with torch.no_grad(), autocast():
             for x, y in val_loader:
                 correct += (student(x.to(dev)).argmax(1).cpu() == y).sum().item()
         on_epoch()
@@ -217,6 +232,14 @@ def measure(name: str, run, n: int, dev: torch.device) -> dict:
     }
 
 
+def _native_cpu_bf16() -> bool:
+    """Whether oneDNN has native bf16 kernels on this CPU (AVX-512 BF16 or AMX)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def device_name(dev: torch.device) -> str:
     if dev.type == "cuda":
         return f"{torch.cuda.get_device_name(dev)} (CUDA {torch.version.cuda})"
@@ -242,8 +265,17 @@ def main() -> None:
         action="store_true",
         help="engine runs in channels-last layout also on CPU (default: on CUDA only)",
     )
+    parser.add_argument(
+        "--bf16",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="CPU only: also run the engine in bf16 (auto: where the CPU has native bf16)",
+    )
     args = parser.parse_args()
     dev = resolve_device(args.device)
+    bf16_rows = dev.type == "cpu" and (
+        args.bf16 == "on" or (args.bf16 == "auto" and _native_cpu_bf16())
+    )
     n_train = args.n_train or (50_000 if dev.type == "cuda" else 600)
     args.epochs = max(args.epochs, 2)
 
@@ -304,7 +336,7 @@ def main() -> None:
 
         layout = True if args.channels_last else None
 
-        def plain(at: bool):
+        def plain(at: bool, bf16: bool = False):
             def run(on_epoch) -> None:
                 torch.manual_seed(0)
                 student = build_model(kd.student, in_channels=3, num_classes=100).to(dev)
@@ -319,11 +351,17 @@ def main() -> None:
                     dev=dev,
                     at=at,
                     on_epoch=on_epoch,
+                    bf16=bf16,
                 )
 
             return run
 
-        def engine(recipe: Recipe, cache: TeacherCache | None, compile_teacher: bool = False):
+        def engine(
+            recipe: Recipe,
+            cache: TeacherCache | None,
+            compile_teacher: bool = False,
+            bf16: bool | None = None,
+        ):
             return lambda on_epoch: train_recipe(
                 recipe,
                 device=dev,
@@ -331,9 +369,10 @@ def main() -> None:
                 teacher_cache=cache,
                 channels_last=layout,
                 compile_teacher=compile_teacher,
+                bf16=bf16,
             )
 
-        def prefill(cache: TeacherCache, compile_teacher: bool) -> float:
+        def prefill(cache: TeacherCache, compile_teacher: bool, bf16: bool | None = None):
             """Fills the cache's logits (the run compiles the teacher); returns its seconds."""
             start = time.perf_counter()
             train_recipe(
@@ -342,6 +381,7 @@ def main() -> None:
                 teacher_cache=cache,
                 channels_last=layout,
                 compile_teacher=compile_teacher,
+                bf16=bf16,
             )
             return time.perf_counter() - start
 
@@ -363,6 +403,34 @@ def main() -> None:
                 ("... compiled teacher", engine(kd_at, at_cache_c, True), flops_full),
                 ("student alone", engine(kd.without_distillation(), None), flops_student),
             ]
+            if bf16_rows:
+                kd_cache_b = TeacherCache(memory_mb=64 * 1024)
+                at_cache_b = TeacherCache(memory_mb=64 * 1024, features=False)
+                prefill(at_cache_b, False, bf16=True)
+                runs += [
+                    ("plain KD, bf16 autocast", plain(False, bf16=True), flops_full),
+                    ("plain KD+AT, bf16 autocast", plain(True, bf16=True), flops_full),
+                    (
+                        "autokd KD, first trial, bf16",
+                        engine(kd, kd_cache_b, bf16=True),
+                        flops_full,
+                    ),
+                    (
+                        "autokd KD, later trial, bf16",
+                        engine(kd, kd_cache_b, bf16=True),
+                        flops_student,
+                    ),
+                    (
+                        "autokd KD+AT online, bf16",
+                        engine(kd_at, at_cache_b, bf16=True),
+                        flops_full,
+                    ),
+                    (
+                        "student alone, bf16",
+                        engine(kd.without_distillation(), None, bf16=True),
+                        flops_student,
+                    ),
+                ]
             for name, run, flops in runs:
                 r = measure(name, run, n, dev)
                 r["tflops"] = flops * r["img_s"] / 1e12
@@ -392,7 +460,7 @@ def main() -> None:
             eff = f", {100 * tflops / peak:.1f}% of peak" if peak else ""
             cuda_mb = f", peak CUDA {r['cuda_mb']:.0f} MiB" if r["cuda_mb"] is not None else ""
             print(
-                f"  {name:30s} {med[name]:8.0f} img/s  {tflops:7.3f} TFLOP/s{eff}; "
+                f"  {name:32s} {med[name]:8.0f} img/s  {tflops:7.3f} TFLOP/s{eff}; "
                 f"peak RSS {r['rss_mb']:.0f} MiB{cuda_mb}"
             )
         ratios = [
@@ -410,8 +478,42 @@ def main() -> None:
             ),
             ("student alone / autokd KD (later trial)", "student alone", "autokd KD, later trial"),
         ]
+        if bf16_rows:
+            ratios += [
+                ("plain KD, bf16 autocast / plain KD", "plain KD, bf16 autocast", "plain KD"),
+                (
+                    "bf16: autokd KD (later) / plain KD bf16",
+                    "autokd KD, later trial, bf16",
+                    "plain KD, bf16 autocast",
+                ),
+                (
+                    "bf16: autokd KD+AT online / plain KD+AT bf16",
+                    "autokd KD+AT online, bf16",
+                    "plain KD+AT, bf16 autocast",
+                ),
+                (
+                    "bf16: autokd KD (later trial) / plain KD",
+                    "autokd KD, later trial, bf16",
+                    "plain KD",
+                ),
+                (
+                    "bf16: autokd KD (first trial) / plain KD",
+                    "autokd KD, first trial, bf16",
+                    "plain KD",
+                ),
+                (
+                    "bf16: autokd KD+AT online / plain KD+AT",
+                    "autokd KD+AT online, bf16",
+                    "plain KD+AT",
+                ),
+                (
+                    "bf16: student alone / autokd KD (later)",
+                    "student alone, bf16",
+                    "autokd KD, later trial, bf16",
+                ),
+            ]
         for label, a, b in ratios:
-            print(f"  {label:45s} x{med[a] / med[b]:.2f}")
+            print(f"  {label:48s} x{med[a] / med[b]:.2f}")
         compile_s = prefills["compiled"][0] - prefills["eager"][0]  # later repeats reuse it
         print(
             f"  one-time teacher compile (first compiled run minus first eager run): "

@@ -94,9 +94,12 @@ def run_final_eval(
     if stored is not None:  # another plan: a stale record must not outlive a failed redo
         study.set_user_attr(FINAL_EVAL_ATTR, None)
     recipes = searched_recipes(config, study, trials)
+    options = config.engine.train_options()  # as the study trained them
     candidates = []
     for trial in trials:
-        vals = _train_seeds(trial.number, recipes[trial.number], seeds, device, teacher_cache)
+        vals = _train_seeds(
+            trial.number, recipes[trial.number], seeds, device, teacher_cache, options
+        )
         if vals is not None:
             candidates.append(_summary(trial, vals))
     if not candidates:
@@ -105,7 +108,7 @@ def run_final_eval(
     best = max(candidates, key=_rank)
     winner = best["trial"]
     tests, reproduced = _test_winner(
-        winner, recipes[winner], seeds, best["vals"], device, teacher_cache
+        winner, recipes[winner], seeds, best["vals"], device, teacher_cache, options
     )
     record = {
         "top_k": spec.top_k,
@@ -154,13 +157,14 @@ def _train_seeds(
     seeds: list[int],
     device: str | torch.device,
     cache: TeacherCache | None,
+    options: dict[str, Any],
 ) -> list[float] | None:
     """Validation accuracy of ``recipe`` for each seed; ``None`` if a run fails."""
     vals = []
     for seed in seeds:
         try:
             result = train_recipe(
-                recipe.with_overrides(seed=seed), device=device, teacher_cache=cache
+                recipe.with_overrides(seed=seed), device=device, teacher_cache=cache, **options
             )
         except TrialSetupError as exc:
             _logger.warning(
@@ -206,6 +210,7 @@ def _test_winner(
     vals: list[float],
     device: str | torch.device,
     cache: TeacherCache | None,
+    options: dict[str, Any],
 ) -> tuple[list[float], bool]:
     """Test accuracy of the winner per seed, and whether its val_acc came out the same.
 
@@ -219,6 +224,7 @@ def _test_winner(
             device=device,
             evaluate_test=True,
             teacher_cache=cache,
+            **options,
         )
         assert result.test_acc is not None
         tests.append(result.test_acc)

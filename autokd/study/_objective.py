@@ -93,6 +93,7 @@ class Objective:
         compile_teacher: Run the teacher's live forward as a compiled graph.
         gate: Admits concurrent trials (None: no limit beyond Optuna's ``n_jobs``).
         channels_last: Memory layout (None: channels-last on CUDA only).
+        bf16: bfloat16 autocast (None: on CUDA only).
         budget: The study's ``n_trials`` when several workers share it: a trial whose lower
             numbered trials already take the whole budget fails at once, untrained, as
             surplus (None: no check; one process stops by itself).
@@ -114,6 +115,7 @@ class Objective:
         compile_teacher: bool = False,
         gate: DeviceGate | None = None,
         channels_last: bool | None = None,
+        bf16: bool | None = None,
         budget: int | None = None,
     ) -> None:
         self.space = space
@@ -129,6 +131,7 @@ class Objective:
         self.compile_teacher = compile_teacher
         self.gate = gate
         self.channels_last = channels_last
+        self.bf16 = bf16
         self.budget = budget
         self._shape: tuple[tuple[int, int, int], int] | None = None
 
@@ -173,6 +176,7 @@ class Objective:
                 compile=self.compile,
                 compile_teacher=self.compile_teacher,
                 channels_last=self.channels_last,
+                bf16=self.bf16,
             )
         self.tracker.log_metrics(
             run_id,

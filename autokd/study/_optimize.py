@@ -158,11 +158,7 @@ class PreparedStudy:
             objectives=config.study.objectives,
             constraints=config.study.constraints,
             teacher_cache=study_teacher_cache(config),
-            compile=config.engine.compile_student,
-            compile_teacher=config.engine.compile_teacher,
-            channels_last=None
-            if config.engine.channels_last == "auto"
-            else config.engine.channels_last,
+            **config.engine.train_options(),
             gate=DeviceGate(n_jobs, self.device) if n_jobs > 1 else None,
             budget=budget,
         )

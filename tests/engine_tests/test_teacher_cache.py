@@ -109,7 +109,7 @@ def test_other_batch_size_reads_the_same_entries(teachers) -> None:
 
 @pytest.mark.parametrize(
     "change",
-    ["teacher", "split", "augment", "seed", "layout"],
+    ["teacher", "split", "augment", "seed", "layout", "precision"],
 )
 def test_a_different_teacher_split_augmentation_or_seed_never_reads_stale_entries(
     teachers, change
@@ -125,12 +125,26 @@ def test_a_different_teacher_split_augmentation_or_seed_never_reads_stale_entrie
         "augment": lambda: _recipe(teachers[0], fitnets=False, augment={"crop": 1, "flip": True}),
         "seed": lambda: _recipe(teachers[0], fitnets=False, seed=1),
         "layout": lambda: base,
+        "precision": lambda: base,
     }[change]()
-    layout = {"channels_last": True} if change == "layout" else {}
+    layout = {"layout": {"channels_last": True}, "precision": {"bf16": True}}.get(change, {})
     hits = cache.stats.hits
     result = train_recipe(other, teacher_cache=cache, **layout)
     assert cache.stats.hits == hits  # nothing read
     assert _same_student(result, train_recipe(other, **layout))  # and the run is the live one
+
+
+def test_bf16_cached_run_trains_exactly_the_bf16_live_student(teachers) -> None:
+    # bf16 autocast on CPU is deterministic too, so the cache stays exact in bf16.
+    recipe = _recipe(teachers[0])
+    live = train_recipe(recipe, bf16=True)
+    cache = TeacherCache(memory_mb=64)
+    train_recipe(recipe, teacher_cache=cache, bf16=True)
+    forwards = cache.stats.teacher_batches
+    reading = train_recipe(recipe, teacher_cache=cache, bf16=True)
+    assert cache.stats.teacher_batches == forwards and cache.stats.hits == EPOCHS * 2
+    assert _same_student(live, reading)
+    assert not _same_student(live, train_recipe(recipe))  # bf16 is not fp32
 
 
 def test_over_budget_runs_live_and_gives_the_same_student(teachers) -> None:

@@ -204,3 +204,23 @@ def test_several_pairs_sum_like_separate_terms(teacher: dict) -> None:
     c = train_recipe(one.with_overrides(epochs=1))
     assert a.history[0]["train_loss"] == pytest.approx(b.history[0]["train_loss"], rel=1e-4)
     assert a.history[0]["train_loss"] != pytest.approx(c.history[0]["train_loss"], rel=1e-4)
+
+
+@pytest.mark.parametrize("bf16", [None, True])
+def test_bf16_autocast_only_on_request_on_cpu(teacher: dict, bf16) -> None:
+    dtypes: set[torch.dtype] = set()
+
+    def record(module, _inputs, output) -> None:
+        if isinstance(module, torch.nn.Conv2d):
+            dtypes.add(output.dtype)
+
+    handle = torch.nn.modules.module.register_module_forward_hook(record)
+    try:
+        result = train_recipe(_recipe(teacher, alpha=0.5, terms={"kd": {}}), bf16=bf16)
+    finally:
+        handle.remove()
+    # Convolutions of the teacher and the student compute in bf16 under autocast; the weights
+    # (and so the optimiser's updates) stay fp32, and the run still learns.
+    assert dtypes == ({torch.bfloat16} if bf16 else {torch.float32})
+    assert {p.dtype for p in result.student.parameters()} == {torch.float32}
+    assert result.val_acc > 0.85

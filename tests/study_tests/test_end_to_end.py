@@ -224,3 +224,23 @@ def test_train_compare_prints_both_baselines_with_paired_differences(
         line = next(x for x in out.splitlines() if x.strip().startswith(f"distilled - {name}:"))
         printed = float(line.split("test_acc ")[1].split(" ± ")[0])
         assert printed == pytest.approx(mean, abs=1.1e-4) and line.endswith("(paired)")
+
+
+@pytest.mark.parametrize(("flag", "bf16"), [([], None), (["--precision", "bf16"], True)])
+def test_train_precision_flag_reaches_every_run(
+    ran: dict, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, flag, bf16
+) -> None:
+    import autokd.engine
+
+    seen = []
+    real = autokd.engine.train_recipe
+
+    def spy(recipe, **kwargs):
+        seen.append(kwargs["bf16"])
+        return real(recipe, **kwargs)
+
+    monkeypatch.setattr(autokd.engine, "train_recipe", spy)
+    argv = ["train", str(ran["best"]), "--seeds", "0", "--epochs", "1", "--compare", *flag]
+    assert main(argv) == 0
+    assert seen == [bf16] * 3  # distilled and both baselines
+    capsys.readouterr()

@@ -112,6 +112,26 @@ def test_compile_setting_names_what_is_compiled(
     assert (engine.compile_student, engine.compile_teacher) == (student, teacher)
 
 
+@pytest.mark.parametrize(
+    ("precision", "bf16"), [("auto", None), ("bf16", True), ("fp32", False)]
+)
+def test_precision_reaches_every_trial(tmp_path: Path, monkeypatch, precision, bf16) -> None:
+    import autokd.study._objective as objective
+
+    seen = []
+    real = objective.train_recipe
+
+    def spy(recipe, **kwargs):
+        seen.append(kwargs["bf16"])
+        return real(recipe, **kwargs)
+
+    monkeypatch.setattr(objective, "train_recipe", spy)
+    config = _grid_study(tmp_path, precision=precision)
+    study = run_study(config, n_trials=2, progress=False)
+    assert seen == [bf16, bf16]
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+
+
 def test_gate_admits_at_most_n_jobs_on_cpu() -> None:
     import threading
     import time
@@ -147,6 +167,7 @@ def test_gate_admits_at_most_n_jobs_on_cpu() -> None:
         ({"teacher_cache": {"topk": 0}}, "engine.teacher_cache.topk"),
         ({"compile": "yes please"}, "engine.compile"),
         ({"cache": {}}, "engine.cache"),
+        ({"precision": "fp16"}, "engine.precision"),
     ],
 )
 def test_bad_engine_settings_name_their_key(tmp_path: Path, engine: dict, key: str) -> None:

@@ -213,6 +213,31 @@ def test_another_plan_is_redone(ran: dict, monkeypatch: pytest.MonkeyPatch) -> N
         study.set_user_attr("final_eval", record)
 
 
+def test_candidates_train_with_the_study_engine_settings(
+    ran: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # bf16 / channels-last / compile change a run's numbers: final_eval trains as trials did.
+    study, record, file = ran["study"], ran["record"], ran["file"]
+    options: list[dict] = []
+
+    def fake(recipe: Recipe, *, device, evaluate_test: bool = False, **kwargs):
+        options.append({k: kwargs[k] for k in ("bf16", "channels_last", "compile")})
+        test = 0.5 if evaluate_test else None
+        return types.SimpleNamespace(val_acc=0.1 * recipe.seed, test_acc=test, seconds=0.0)
+
+    monkeypatch.setattr(final_eval_module, "train_recipe", fake)
+    text = file.read_text()
+    engine = "engine: {precision: bf16, channels_last: true, compile: student}\n"
+    try:
+        file.write_text(text.replace(FINAL_EVAL, "final_eval: {top_k: 1, seeds: 2}\n" + engine))
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert main(["run", str(file), "--no-progress"]) == 0
+        assert options == [{"bf16": True, "channels_last": True, "compile": True}] * 4
+    finally:
+        file.write_text(text)
+        study.set_user_attr("final_eval", record)
+
+
 def test_ties_go_to_the_lower_std_then_the_study_value(ran: dict) -> None:
     # Two candidates with equal means: the steadier one wins; with equal stds, the one
     # with the better single-run value in the study.
