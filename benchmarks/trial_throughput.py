@@ -512,12 +512,18 @@ def main() -> None:
                     "autokd KD, later trial, bf16",
                 ),
             ]
+        # Each repeat runs every row once, in turn, so a ratio within a repeat cancels the
+        # machine's slower and faster spells; the median of those is the figure to quote.
+        print("  ratios: median over repeats of the ratio within each repeat (each repeat's)")
         for label, a, b in ratios:
-            print(f"  {label:48s} x{med[a] / med[b]:.2f}")
+            each = [x["img_s"] / y["img_s"] for x, y in zip(results[a], results[b], strict=True)]
+            spread = ", ".join(f"{v:.2f}" for v in each)
+            print(f"  {label:48s} x{statistics.median(each):.2f}  ({spread})")
         compile_s = prefills["compiled"][0] - prefills["eager"][0]  # later repeats reuse it
         print(
             f"  one-time teacher compile (first compiled run minus first eager run): "
-            f"{compile_s:.0f} s, once per process, teacher, tapped layers and batch size"
+            f"{compile_s:.0f} s, once per process, teacher, tapped layers and batch size "
+            "(less when inductor's on-disk cache holds it from an earlier run)"
         )
         if not peak:
             print("  (peak FLOP/s of this device unknown: pass --peak-tflops for % of peak)")
