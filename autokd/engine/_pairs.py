@@ -13,9 +13,9 @@ from collections.abc import Sequence
 import itertools
 from typing import Any
 
-import torch
 from torch import nn
 
+from autokd._rng import isolated_rng
 from autokd.exceptions import AutokdError
 from autokd.models import probe_shapes
 
@@ -100,7 +100,7 @@ def propose_pairs(
     proposals = []
     for group in groups:
         try:
-            with torch.random.fork_rng(devices=[]):
+            with isolated_rng():
                 build_pair_losses(loss_cls, group, teacher_shapes, student_shapes)
         except (AutokdError, RuntimeError, ValueError):
             continue

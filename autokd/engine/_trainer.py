@@ -10,7 +10,6 @@ from collections.abc import Callable
 import copy
 import dataclasses
 import math
-import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -18,6 +17,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from autokd._rng import GLOBAL_RNG_LOCK
 from autokd.data import Splits
 from autokd.data import load_splits
 from autokd.engine._augment import draw_epoch
@@ -46,7 +46,7 @@ __all__ = ["EpochCallback", "TrainResult", "evaluate_accuracy", "load_teacher", 
 EpochCallback = Callable[[int, dict[str, float]], None]
 _EVAL_BATCH = 1024
 _TEACHERS: dict[str, nn.Module] = {}  # sha256 -> frozen CPU teacher, shared by trials
-_INIT_LOCK = threading.RLock()  # global-RNG seeding + model building, one run at a time
+_INIT_LOCK = GLOBAL_RNG_LOCK  # global-RNG seeding + model building, one run at a time
 
 
 @dataclasses.dataclass(frozen=True)

@@ -77,10 +77,13 @@ class CRDLoss(BaseDistillLoss):
     and ``L = L_student + L_teacher``.
 
     - Negatives: ``K = min(n_negatives, N - 1)`` per anchor, drawn uniformly with replacement
-      from the other N - 1 samples (torch's global RNG, so ``torch.manual_seed`` fixes them).
-      The authors' code draws from all N, the anchor itself included.
+      from the other N - 1 samples. The authors' code draws from all N, the anchor itself
+      included. They come from the loss's own generator, seeded once from torch's global RNG
+      when the loss is built (so ``torch.manual_seed`` before building fixes them), not from
+      the global RNG at each step, which concurrent trials in other threads share.
     - Banks: registered buffers (state, not parameters), created at the first forward that
-      has ``indices`` and ``num_samples``, on the inputs' device, uniform in
+      has ``indices`` and ``num_samples``, on the inputs' device, drawn from the same
+      generator uniform in
       ``[-stdv, stdv]``, ``stdv = 1 / sqrt(feat_dim / 3)``, not normalised (as in the
       authors' code; E||row||^2 = 1). After the loss is computed, the batch's rows become
       ``normalise(momentum * row + (1 - momentum) * e.detach())``, without autograd.
@@ -156,6 +159,9 @@ class CRDLoss(BaseDistillLoss):
         self.embed_t = nn.Linear(t_shape[0], self.feat_dim)
         for name in ("bank_s", "bank_t", "log_z_s", "log_z_t"):
             self.register_buffer(name, None)  # filled by init_memory
+        # Banks and negatives draw from a generator of their own (made on the banks' device).
+        self._seed = int(torch.randint(0, 2**62, (1,)).item())
+        self._generator: torch.Generator | None = None
 
     @classmethod
     def validate_params(cls, params: Mapping[str, object]) -> None:
@@ -173,7 +179,8 @@ class CRDLoss(BaseDistillLoss):
         """(Re)creates both banks, (N, feat_dim) float32 on ``device``, and unsets Z.
 
         ``forward`` calls it at the first step that has ``indices``; rows are drawn uniformly
-        in ``[-stdv, stdv]``, ``stdv = 1 / sqrt(feat_dim / 3)``, from torch's global RNG.
+        in ``[-stdv, stdv]``, ``stdv = 1 / sqrt(feat_dim / 3)``, from the loss's generator,
+        restarted from the seed it drew when built.
 
         Args:
             num_samples: N, the training-set size.
@@ -181,8 +188,9 @@ class CRDLoss(BaseDistillLoss):
         """
         stdv = 1.0 / math.sqrt(self.feat_dim / 3)
         shape = (num_samples, self.feat_dim)
-        self.bank_s = (torch.rand(shape, device=device) * 2 - 1) * stdv  # (N, feat_dim)
-        self.bank_t = (torch.rand(shape, device=device) * 2 - 1) * stdv  # (N, feat_dim)
+        gen = self._generator = torch.Generator(device=device).manual_seed(self._seed)
+        self.bank_s = (torch.rand(shape, generator=gen, device=device) * 2 - 1) * stdv
+        self.bank_t = (torch.rand(shape, generator=gen, device=device) * 2 - 1) * stdv
         self.log_z_s = self.log_z_t = None
 
     def forward(self, inputs: DistillInputs) -> Tensor:
@@ -221,7 +229,9 @@ class CRDLoss(BaseDistillLoss):
             )
         b, k = idx.shape[0], min(self.n_negatives, n - 1)
         # Uniform over the other N - 1 samples: draw in [0, N - 1), skip the anchor's index.
-        neg = torch.randint(max(n - 1, 1), (b, k), device=idx.device)  # (B, K)
+        neg = torch.randint(
+            max(n - 1, 1), (b, k), generator=self._generator, device=idx.device
+        )  # (B, K)
         neg = neg + (neg >= idx[:, None]).long()
         rows = torch.cat([idx[:, None], neg], dim=1)  # (B, 1 + K), positive first
         logits_s = torch.bmm(self.bank_t[rows], e_s[:, :, None])[..., 0] / self.nce_t

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from autokd._rng import isolated_rng
 from autokd.exceptions import ConfigError
 from autokd.exceptions import MissingFileError
 from autokd.logging import get_logger
@@ -92,7 +93,7 @@ def load_checkpoint(
         ConfigError: If the hash differs from ``sha256`` or the weights do not fit the model.
     """
     state = read_state_dict(path, sha256=sha256, key=key)
-    with torch.random.fork_rng(devices=[]):  # loading weights leaves the global RNG alone
+    with isolated_rng():  # loading weights leaves the global RNG alone
         model = build_model(spec, in_channels=in_channels, num_classes=num_classes)
     try:
         result = model.load_state_dict(state, strict=False)

@@ -8,6 +8,7 @@ import time
 
 import torch
 
+from autokd._rng import isolated_rng
 from autokd.config._study import Constraints
 from autokd.models import build_model
 from autokd.models import model_info
@@ -52,8 +53,9 @@ def measure_student(
 ) -> StudentCost:
     """Builds the student ``spec`` names and measures it, without training anything.
 
-    Building draws initial weights from torch's CPU RNG; its state is restored after, so
-    measuring a trial's student changes nothing in the trial's training.
+    Building draws initial weights from torch's CPU RNG; its state is restored after, and the
+    build holds the global-RNG lock, so measuring a trial's student changes nothing in its
+    training or in that of a trial starting in another thread.
 
     Args:
         spec: The student.
@@ -62,7 +64,7 @@ def measure_student(
         device: Where the latency is measured (the trial's training device).
         latency_batch: Batch size of the latency measurement; ``None``: no latency.
     """
-    with torch.random.fork_rng(devices=[]):
+    with isolated_rng():  # trials may be seeding the global RNG in other threads
         model = build_model(spec, in_channels=input_shape[0], num_classes=num_classes)
     info = model_info(model, input_shape)
     latency = None

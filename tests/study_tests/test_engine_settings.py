@@ -112,9 +112,7 @@ def test_compile_setting_names_what_is_compiled(
     assert (engine.compile_student, engine.compile_teacher) == (student, teacher)
 
 
-@pytest.mark.parametrize(
-    ("precision", "bf16"), [("auto", None), ("bf16", True), ("fp32", False)]
-)
+@pytest.mark.parametrize(("precision", "bf16"), [("auto", None), ("bf16", True), ("fp32", False)])
 def test_precision_reaches_every_trial(tmp_path: Path, monkeypatch, precision, bf16) -> None:
     import autokd.study._objective as objective
 
