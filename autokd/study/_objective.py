@@ -12,6 +12,7 @@ import socket
 import optuna
 import torch
 
+from autokd._signals import raise_if_interrupted
 from autokd.config._study import Constraints
 from autokd.data import dataset_shape
 from autokd.engine import TeacherCache
@@ -136,6 +137,7 @@ class Objective:
         self._shape: tuple[tuple[int, int, int], int] | None = None
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
+        raise_if_interrupted()
         trial.set_user_attr("worker", WORKER_ID)
         if self.budget is not None:
             self._check_budget(trial)
@@ -160,6 +162,7 @@ class Objective:
         single = len(self.objectives) == 1
 
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+            raise_if_interrupted()
             self.tracker.log_metrics(run_id, metrics, step=epoch)
             if single:
                 trial.report(metrics["val_acc"], epoch)
