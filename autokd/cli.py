@@ -250,11 +250,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _print_summary(args: argparse.Namespace, config, study) -> None:
     from optuna.trial import TrialState
 
-    trials = study.get_trials(deepcopy=False)
+    from autokd.study._objective import SURPLUS_REASON
+
+    everything = study.get_trials(deepcopy=False)
+    # Two workers racing for the last trial may start one too many; it stops untrained and is
+    # not one of the study's trials.
+    trials = [t for t in everything if t.user_attrs.get("fail_reason") != SURPLUS_REASON]
     counts = {s.name.lower(): sum(t.state == s for t in trials) for s in TrialState}
+    surplus = len(everything) - len(trials)
     print(
         f"study '{study.study_name}': {len(trials)} trials "
         f"({counts['complete']} complete, {counts['pruned']} pruned, {counts['fail']} failed)"
+        + (f"; {surplus} surplus start(s) of racing workers not counted" if surplus else "")
     )
     if counts["complete"] and len(study.directions) > 1:
         pareto = sorted(study.best_trials, key=lambda t: t.number)
