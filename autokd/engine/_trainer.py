@@ -166,7 +166,7 @@ def train_recipe(
         terms, s_taps, t_taps, t_order = _build_terms(recipe, student, teacher, splits, dev, fmt)
     params = list(student.parameters()) + [p for t in terms for p in t.loss.parameters()]
     optimizer = _optimizer(recipe, params)
-    forward = torch.compile(student) if compile else student
+    forward = _compiled(student) if compile else student
 
     distill = recipe.distill
     temperature, alpha = distill.temperature.build(), distill.alpha.build()
@@ -305,6 +305,18 @@ def train_recipe(
         seconds=time.perf_counter() - start,
         student=student,
     )
+
+
+def _compiled(student: nn.Module) -> nn.Module:
+    """``torch.compile(student)``, with the feature taps (forward hooks) in its guards.
+
+    Compiled code is reused by later students of the same architecture. By default dynamo does
+    not guard on module hooks (``skip_nnmodule_hook_guards``), so a student tapped for a
+    feature loss would run code compiled for an untapped one and its taps would stay empty;
+    with hook guards, a tapped student gets code of its own (compiled once, reused in turn).
+    """
+    torch._dynamo.config.skip_nnmodule_hook_guards = False
+    return torch.compile(student)
 
 
 class _TeacherOutputs:

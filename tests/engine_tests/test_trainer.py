@@ -224,3 +224,23 @@ def test_bf16_autocast_only_on_request_on_cpu(teacher: dict, bf16) -> None:
     assert dtypes == ({torch.bfloat16} if bf16 else {torch.float32})
     assert {p.dtype for p in result.student.parameters()} == {torch.float32}
     assert result.val_acc > 0.85
+
+
+def test_compiled_student_keeps_its_taps_after_an_untapped_one_of_its_kind(teacher: dict) -> None:
+    # Compiled code is reused per architecture; a student tapped for AT must not run the code
+    # compiled for an untapped student of the same architecture (its taps would stay empty
+    # and the run would fail), and its loss must include the AT term as the eager run's does.
+    def recipe(at: bool) -> Recipe:
+        terms: dict = {"kd": {}}
+        if at:
+            terms["at"] = {"pair": "stages.1 -> stages.1", "weight": 50.0}
+        r = _recipe(teacher, alpha=0.7, terms=terms)
+        return r.with_overrides(epochs=1)
+
+    train_recipe(recipe(False), compile=True)
+    compiled = train_recipe(recipe(True), compile=True)
+    eager = train_recipe(recipe(True))
+    plain = train_recipe(recipe(False))
+    loss = compiled.history[0]["train_loss"]
+    assert loss == pytest.approx(eager.history[0]["train_loss"], rel=1e-2)
+    assert abs(eager.history[0]["train_loss"] - plain.history[0]["train_loss"]) > 0.05 * loss

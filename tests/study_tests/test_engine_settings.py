@@ -173,3 +173,18 @@ def test_bad_engine_settings_name_their_key(tmp_path: Path, engine: dict, key: s
         _grid_study(tmp_path, **engine)
     assert key in str(info.value) and "\n" not in str(info.value)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_two_concurrent_compiled_trials_finish_like_eager_ones(
+    sequential_uncached, tmp_path: Path
+) -> None:
+    # torch.compile from two trial threads at once: every trial completes, and compiled
+    # kernels round like eager ones to within a validation image.
+    config = _grid_study(tmp_path, compile="student", n_jobs=2)
+    study = run_study(config, progress=False)
+    assert {t.state for t in study.trials} == {optuna.trial.TrialState.COMPLETE}
+    got = _values(study)
+    assert got.keys() == sequential_uncached.keys()
+    for params, value in got.items():
+        assert value == pytest.approx(sequential_uncached[params], abs=1 / 288 + 1e-9)
