@@ -301,14 +301,25 @@ def _cmd_storage_proxy(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise ConfigError("--port", "a port number 1..65535", str(args.port))
     storage = open_storage(args.storage)
-    from optuna.storages import run_grpc_proxy_server
+    # What optuna.storages.run_grpc_proxy_server does, in steps: the line below is printed
+    # only once the port accepts connections (clients started on it do not race the bind),
+    # and the wait checks for a Ctrl-C that a finaliser swallowed.
+    from optuna.storages._grpc.server import make_server
 
+    from autokd._signals import raise_if_interrupted
+
+    with quiet_experimental():
+        server = make_server(storage, args.host, args.port)
+    server.start()
     print(
         f"serving {mask_url(args.storage)} at grpc://{args.host}:{args.port} (Ctrl-C stops)",
         flush=True,
     )
-    with quiet_experimental():
-        run_grpc_proxy_server(storage, host=args.host, port=args.port)
+    try:
+        while server.wait_for_termination(timeout=1.0):  # True: timed out, still serving
+            raise_if_interrupted()
+    finally:
+        server.stop(grace=None)
     return 0
 
 
