@@ -343,7 +343,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     # The runs of one seed see the same teacher views: the teacher runs once per seed.
     cache = TeacherCache(memory_mb=1024)
-    bf16 = None if args.precision == "auto" else args.precision == "bf16"
+    from autokd.config._study import EngineSettings
+
+    bf16 = EngineSettings(precision=args.precision).bf16  # one reading of "auto"
     results = {
         name: _train_seeds(name, r, seeds, args.epochs, device, cache, bf16)
         for name, r in runs.items()

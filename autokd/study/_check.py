@@ -8,6 +8,7 @@ from pathlib import Path
 import optuna
 import torch
 
+from autokd._rng import isolated_rng
 from autokd.config import StudyConfig
 from autokd.data import dataset_shape
 from autokd.engine._pairs import build_pair_losses
@@ -60,7 +61,7 @@ def check_study(config: StudyConfig, *, outputs: bool = True) -> SearchSpace:
     teacher = TeacherSpec(
         model=config.teacher.model, checkpoint="<not trained yet>", sha256=PLACEHOLDER_SHA
     )
-    with torch.random.fork_rng(devices=[]):
+    with isolated_rng():
         teacher_model = build_model(config.teacher.model, **dims)
     teacher_modules = set(dict(teacher_model.named_modules()))
     t_shapes = _LayerShapes(teacher_model, image_shape)
@@ -71,7 +72,7 @@ def check_study(config: StudyConfig, *, outputs: bool = True) -> SearchSpace:
         recipe = recipe_from_trial(space, trial, data=config.data, teacher=teacher)
         key = recipe.student.model_dump_json()
         if key not in student_modules:
-            with torch.random.fork_rng(devices=[]):
+            with isolated_rng():
                 student = build_model(recipe.student, **dims)
             student_modules[key] = set(dict(student.named_modules()))
             student_shapes[key] = _LayerShapes(student, image_shape)
@@ -150,7 +151,7 @@ class _LayerShapes:
             hooks = [modules[n].register_forward_hook(record(n)) for n in missing]
             try:
                 self.model.eval()
-                with torch.no_grad(), torch.random.fork_rng(devices=[]):
+                with torch.no_grad(), isolated_rng():
                     self.model(torch.zeros(2, *self.image_shape))
             finally:
                 for h in hooks:
@@ -167,7 +168,7 @@ def _check_buildable(name, term, t_shapes: _LayerShapes, s_shapes: _LayerShapes,
     if any(n not in ts for n in t_layers) or any(n not in ss for n in s_layers):
         return  # a module that returns no tensor: the engine reports it in the trial
     try:
-        with torch.random.fork_rng(devices=[]):
+        with isolated_rng():
             build_pair_losses(
                 cls, term.pairs, ts, ss, projector=term.projector, params=term.params
             )
@@ -191,7 +192,7 @@ def _resolve_auto_pairs(
     Shapes are probed once per distinct student architecture among the space's extremes and
     random draws; a pair is kept only if the loss accepts it for all of them.
     """
-    with torch.random.fork_rng(devices=[]):
+    with isolated_rng():
         t_shapes = probe_shapes(build_model(config.teacher.model, **dims), image_shape)
         students: dict[str, dict[str, tuple[int, ...]]] = {}
         for params in space.probe_params():
@@ -202,7 +203,7 @@ def _resolve_auto_pairs(
 
     def builds(cls: type, pair: str, projector: str, s_shapes: dict) -> bool:
         try:
-            with torch.random.fork_rng(devices=[]):
+            with isolated_rng():
                 build_pair_losses(cls, split_pairs(pair), t_shapes, s_shapes, projector=projector)
         except (AutokdError, RuntimeError, ValueError):
             return False
