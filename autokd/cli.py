@@ -110,6 +110,38 @@ def _parser() -> argparse.ArgumentParser:
         help="keep the searched training (ignore the study file's `final` section)",
     )
 
+    bench = sub.add_parser(
+        "benchmark",
+        help="the study's winner against no distillation and the literature recipes, at the "
+        "final budget, with paired intervals over seeds",
+    )
+    bench.add_argument("study", type=Path, help="the study file (its study must have run)")
+    bench.add_argument(
+        "--seeds",
+        default="5",
+        help="a count N (seeds 0..N-1) or comma-separated seeds; at least 2 (default 5)",
+    )
+    bench.add_argument(
+        "--baselines",
+        default=None,
+        help="comma-separated names (default: all): no_kd and the literature recipes "
+        "(kd, kd_ls, dkd, dkd_ls, dist, fitnets, at, crd, reviewkd)",
+    )
+    bench.add_argument(
+        "--tune-lr",
+        type=int,
+        default=0,
+        metavar="K",
+        help="give each baseline its own learning rate, the best of K on the validation "
+        "split (default 0: the winner's)",
+    )
+    bench.add_argument(
+        "-o", "--output", type=Path, help="folder (default: <study folder>/benchmark)"
+    )
+    bench.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: the study's)")
+    bench.add_argument("--storage")
+    bench.add_argument("--tracking-uri", help="MLflow tracking URI")
+
     report = sub.add_parser("report", help="importances, tables and plots of a study")
     report.add_argument("study", type=Path)
     report.add_argument("-o", "--output", type=Path, required=True)
@@ -429,6 +461,52 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_benchmark(args: argparse.Namespace) -> int:
+    from autokd.benchmark import baseline_names
+    from autokd.benchmark import render_text
+    from autokd.benchmark import run_benchmark
+    from autokd.benchmark._output import summary
+    from autokd.config import StudyConfig
+
+    seeds = _benchmark_seeds(args.seeds)
+    names = baseline_names() if args.baselines is None else _names(args.baselines)
+    config = StudyConfig.from_yaml(args.study)
+    result = run_benchmark(
+        config,
+        seeds=seeds,
+        baselines=names,
+        tune_lr=args.tune_lr,
+        out_dir=args.output,
+        device=args.device,
+        storage=_storage_flag(args),
+        tracking_uri=args.tracking_uri,
+    )
+    print(f"benchmark of '{config.study.name}' ({result.seconds:.0f} s):")
+    print(render_text(summary(result)))
+    print(f"wrote benchmark.md, benchmark.csv, benchmark.png, benchmark.html to {result.out_dir}/")
+    return 0
+
+
+def _benchmark_seeds(text: str) -> list[int]:
+    """``N`` (seeds 0..N-1) or ``a,b,c``; the count and distinctness are checked later."""
+    if "," not in text:
+        try:
+            count = int(text)
+        except ValueError:
+            count = -1
+        if count < 0:
+            raise ConfigError("--seeds", "a count N >= 2 or comma-separated seeds", repr(text))
+        return list(range(count))
+    return _seeds(text, 0)
+
+
+def _names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise ConfigError("--baselines", "comma-separated baseline names", repr(text))
+    return names
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from autokd.config import StudyConfig
     from autokd.report import load_study
@@ -579,6 +657,7 @@ _COMMANDS = {
     "train": _cmd_train,
     "storage-proxy": _cmd_storage_proxy,
     "export": _cmd_export,
+    "benchmark": _cmd_benchmark,
     "report": _cmd_report,
     "teacher": _cmd_teacher,
     "validate": _cmd_validate,

@@ -173,6 +173,7 @@ def train_recipe(
     response = [t for t in terms if t.loss.kind == "response"]
     feature = [t for t in terms if t.loss.kind == "feature"]
     alpha_on = distill.alpha.bounds()[1] > 0 and bool(response)
+    ce_weight = distill.ce_weight  # None: (1 - alpha) * CE
     use_teacher = teacher is not None and (alpha_on or bool(feature))
     graph = None
     if use_teacher and compile_teacher:
@@ -239,7 +240,10 @@ def train_recipe(
                     s_logits = forward(x)
                     s_feats = s_taps.pop() if s_taps else {}
                     ce = F.cross_entropy(s_logits.float(), y)
-                    loss = (1.0 - a) * ce if alpha_on else ce
+                    if ce_weight is not None:
+                        loss = ce_weight * ce
+                    else:
+                        loss = (1.0 - a) * ce if alpha_on else ce
                     if terms:
                         inputs = DistillInputs(
                             student_logits=s_logits,

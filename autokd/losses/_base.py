@@ -6,6 +6,7 @@ The engine combines the enabled terms of a recipe into one training loss::
             + alpha * sum(weight_i * L_i over response terms, each at temperature T)
             + sum(weight_j * L_j over feature terms)
 
+With ``distill.ce_weight`` set, the cross-entropy takes that weight instead of ``1 - alpha``.
 A loss only computes its own ``L``; weights, alpha and temperature come from schedules in
 :mod:`autokd.engine` and never live inside a loss.
 """

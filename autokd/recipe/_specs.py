@@ -323,15 +323,23 @@ class TermSpec(FrozenModel):
 
 
 class DistillSpec(FrozenModel):
-    """Temperature and alpha (each a schedule) and the named loss terms.
+    """Temperature and alpha (each a schedule), the cross-entropy weight and the loss terms.
 
     The training loss is ``(1 - alpha) * CE + alpha * sum(w * L over response terms at
     temperature T) + sum(w * L over feature terms)``. With no enabled response term the
     cross-entropy keeps full weight and alpha is unused.
+
+    ``ce_weight`` sets the cross-entropy's weight on its own, as most papers write their loss
+    (DKD: ``1 * CE + DKD``; the CRD benchmark: ``gamma * CE + alpha * KD + beta * other``):
+    the loss is then ``ce_weight * CE + alpha * sum(w * L over response terms) + sum(w * L
+    over feature terms)``, and alpha (usually 1) only scales the response terms. ``None``
+    (the default) keeps the ``(1 - alpha)`` form, so recipes written before it are unchanged.
     """
 
     temperature: ScheduleSpec = Field(default_factory=lambda: ScheduleSpec(value=4.0))
     alpha: ScheduleSpec = Field(default_factory=lambda: ScheduleSpec(value=0.0))
+    #: The cross-entropy's own weight; None: ``1 - alpha`` (1 without response terms).
+    ce_weight: float | None = Field(None, ge=0.0, le=1000.0)
     terms: dict[str, TermSpec] = Field(default_factory=dict)
 
     @pydantic.model_validator(mode="after")

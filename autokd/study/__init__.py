@@ -6,6 +6,7 @@ from autokd.study._factories import SAMPLERS
 from autokd.study._optimize import counted_trials
 from autokd.study._optimize import prepare_study
 from autokd.study._optimize import run_study
+from autokd.study._optimize import study_teacher_cache
 from autokd.study._recipes import recipe_from_trial
 from autokd.study._storage import mask_url
 from autokd.study._teacher import ensure_teacher
@@ -24,4 +25,5 @@ __all__ = [
     "run_study",
     "run_worker",
     "run_workers",
+    "study_teacher_cache",
 ]

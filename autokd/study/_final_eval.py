@@ -10,6 +10,7 @@ candidates is never computed, so it cannot leak into the choice.
 from __future__ import annotations
 
 import statistics
+import time
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -93,6 +94,7 @@ def run_final_eval(
 
     if stored is not None:  # another plan: a stale record must not outlive a failed redo
         study.set_user_attr(FINAL_EVAL_ATTR, None)
+    start = time.perf_counter()
     recipes = searched_recipes(config, study, trials)
     options = config.engine.train_options()  # as the study trained them
     candidates = []
@@ -121,6 +123,7 @@ def run_final_eval(
         "test_std": statistics.stdev(tests),
         "tests": tests,
         "reproduced": reproduced,
+        "seconds": round(time.perf_counter() - start, 1),
     }
     # The study storage first: the training above is the expensive part.
     study.set_user_attr(FINAL_EVAL_ATTR, record)

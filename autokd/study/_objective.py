@@ -160,13 +160,16 @@ class Objective:
             cost = self._measure(recipe)
         self._record_cost(trial, run_id, cost)
         single = len(self.objectives) == 1
+        last = recipe.optim.epochs - 1
 
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
             raise_if_interrupted()
             self.tracker.log_metrics(run_id, metrics, step=epoch)
             if single:
                 trial.report(metrics["val_acc"], epoch)
-                if trial.should_prune():
+                # Never after the last epoch: the training is paid for, and a pruned trial
+                # could be neither exported nor re-evaluated (the median pruner did this).
+                if epoch < last and trial.should_prune():
                     raise optuna.TrialPruned(f"pruned after epoch {epoch}")
 
         gate = self.gate.admit() if self.gate is not None else contextlib.nullcontext()

@@ -1,0 +1,308 @@
+"""The benchmark's table as text, Markdown, CSV, a bar chart (PNG, offline HTML) and MLflow."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import TYPE_CHECKING
+from typing import Any
+
+from autokd.logging import get_logger
+
+if TYPE_CHECKING:
+    import optuna
+
+    from autokd.benchmark._benchmark import BenchmarkResult
+    from autokd.config import StudyConfig
+
+__all__ = ["record_benchmark", "render_markdown", "render_text", "summary"]
+
+_logger = get_logger(__name__)
+_CSV_HEADER = [
+    "name",
+    "title",
+    "lr",
+    "lr_note",
+    "n",
+    "test_mean",
+    "test_std",
+    "val_mean",
+    "diff_mean",
+    "diff_low",
+    "diff_high",
+    "verdict",
+    "tests",
+    "seconds",
+    "error",
+]
+
+
+def _rows(result: BenchmarkResult) -> list[dict[str, Any]]:
+    from autokd.benchmark._benchmark import mean_std
+
+    rows = []
+    for entry in result.entries:
+        row: dict[str, Any] = {
+            "name": entry.name,
+            "title": entry.title,
+            "lr": entry.lr,
+            "lr_note": entry.lr_note or ("winner's" if entry.recipe is not None else ""),
+            "n": len(entry.tests),
+            "tests": " ".join(f"{t:.4f}" for t in entry.tests),
+            "seconds": round(entry.seconds, 1),
+            "error": entry.error or "",
+        }
+        if entry.tests and entry.error is None:
+            row["test_mean"], row["test_std"] = mean_std(entry.tests)
+            row["val_mean"] = mean_std(entry.vals)[0]
+        diff = result.diffs.get(entry.name)
+        if diff is not None:
+            row.update(
+                diff_mean=diff.mean, diff_low=diff.low, diff_high=diff.high, verdict=diff.verdict
+            )
+        rows.append(row)
+    return rows
+
+
+def summary(result: BenchmarkResult) -> dict[str, Any]:
+    """A JSON-safe record (stored in the study, read by ``autokd report``)."""
+    cost = result.cost
+    return {
+        "seeds": result.seeds,
+        "tune_lr": result.tune_lr,
+        "rows": _rows(result),
+        "cost": {
+            "student_epochs": cost.student_epochs,
+            "full_trainings": round(cost.full_trainings, 2),
+            "trials": cost.trials,
+            "wall_seconds": round(cost.wall_seconds, 1),
+        },
+        "seconds": round(result.seconds, 1),
+        "final_epochs": result.winner.recipe.optim.epochs if result.winner.recipe else None,
+    }
+
+
+def _pm(row: dict[str, Any]) -> str:
+    if "test_mean" not in row:
+        return "failed" if row["error"] else "-"
+    return f"{row['test_mean']:.4f} ± {row['test_std']:.4f}"
+
+
+def _diff(row: dict[str, Any]) -> str:
+    if "diff_mean" not in row:
+        return ""
+    return f"{row['diff_mean']:+.4f} [{row['diff_low']:+.4f}, {row['diff_high']:+.4f}]"
+
+
+def _cost_line(record: dict[str, Any]) -> str:
+    cost = record["cost"]
+    return (
+        f"Search cost: {cost['student_epochs']} student-epochs over {cost['trials']} trials "
+        f"and final_eval = {cost['full_trainings']:.1f} full trainings of "
+        f"{record['final_epochs']} epochs; {cost['wall_seconds'] / 60:.1f} min of study time."
+    )
+
+
+def render_text(record: dict[str, Any]) -> str:
+    """The table as printed by ``autokd benchmark``."""
+    rows = record["rows"]
+    n = len(record["seeds"])
+    width = max(len(r["name"]) for r in rows)
+    lines = [
+        f"test accuracy over seeds {','.join(map(str, record['seeds']))} (mean ± std); "
+        f"winner - baseline: paired mean [95% t-interval, n={n}]",
+    ]
+    for row in rows:
+        lr = f"lr {row['lr']:.4g}" if row["lr"] is not None else ""
+        tail = f"{_diff(row)}  {row.get('verdict', '')}" if "diff_mean" in row else ""
+        err = f"  ({row['error']})" if row["error"] else ""
+        lines.append(f"  {row['name']:{width}s}  {_pm(row):17s}  {lr:11s}  {tail}{err}".rstrip())
+    lines.append(_cost_line(record))
+    return "\n".join(lines)
+
+
+def render_markdown(study: str, record: dict[str, Any]) -> str:
+    """``benchmark.md``: the table, the verdicts and the search's cost."""
+    n = len(record["seeds"])
+    tuned = record["tune_lr"]
+    lines = [
+        f"# Benchmark of study '{study}'",
+        "",
+        f"Test accuracy of the study's winner and of each baseline at the same final budget "
+        f"({record['final_epochs']} epochs; same data, split, augmentation, student, optimiser "
+        f"and seeds {', '.join(map(str, record['seeds']))}). "
+        + (
+            f"Each baseline's learning rate was picked from {tuned} values on the validation "
+            "split (column lr)."
+            if tuned
+            else "Every recipe uses the winner's learning rate."
+        ),
+        "",
+        f"The difference is the winner's minus the baseline's test accuracy, per seed; shown "
+        f"is its mean with the 95% t-interval over the n = {n} seeds. Verdict: **better** when "
+        "the interval lies above 0, **worse** when below, **level** when it holds 0.",
+        "",
+        "| recipe | test acc (mean ± std) | winner − recipe [95% CI] | verdict | lr | per seed |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in record["rows"]:
+        lr = "" if row["lr"] is None else f"{row['lr']:.4g} ({row['lr_note']})"
+        label = f"{row['name']}: {row['title']}"
+        cells = [label, _pm(row), _diff(row), row.get("verdict", ""), lr, row["tests"]]
+        if row["error"]:
+            cells[-1] = f"failed: {row['error']}"
+        lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
+    lines += ["", _cost_line(record), f"Benchmark time: {record['seconds'] / 60:.1f} min.", ""]
+    return "\n".join(lines)
+
+
+def _write_csv(record: dict[str, Any], path: Path) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=_CSV_HEADER, extrasaction="ignore")
+        writer.writeheader()
+        for row in record["rows"]:
+            writer.writerow({k: "" if row.get(k) is None else row.get(k, "") for k in _CSV_HEADER})
+
+
+def _bars(record: dict[str, Any]) -> tuple[list[str], list[float], list[float]]:
+    """Names, means and 95% half-widths of each recipe's own test accuracy (t over seeds)."""
+    from scipy import stats
+
+    names, means, halves = [], [], []
+    for row in record["rows"]:
+        if "test_mean" not in row:
+            continue
+        n = row["n"]
+        t = float(stats.t.ppf(0.975, n - 1)) if n > 1 else 0.0
+        names.append(row["name"])
+        means.append(row["test_mean"])
+        halves.append(t * row["test_std"] / n**0.5)
+    return names, means, halves
+
+
+def _write_png(record: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names, means, halves = _bars(record)
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.8 * len(names) + 2), 4))
+    try:
+        colors = ["tab:orange" if n == "winner" else "tab:blue" for n in names]
+        ax.bar(names, means, yerr=halves, capsize=4, color=colors)
+        low = min(m - h for m, h in zip(means, halves, strict=True))
+        high = max(m + h for m, h in zip(means, halves, strict=True))
+        pad = max(0.005, 0.1 * (high - low))
+        ax.set_ylim(max(0.0, low - pad), min(1.0, high + pad))
+        ax.set_ylabel("test accuracy (mean, 95% CI over seeds)")
+        ax.set_title(f"winner vs baselines, n={len(record['seeds'])} seeds")
+        ax.tick_params(axis="x", rotation=30)
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+    finally:
+        plt.close(fig)
+
+
+def _write_html(record: dict[str, Any], path: Path) -> None:
+    import plotly.graph_objects as go
+
+    names, means, halves = _bars(record)
+    fig = go.Figure(
+        go.Bar(
+            x=names,
+            y=means,
+            error_y={"type": "data", "array": halves, "visible": True},
+            marker_color=["#ff7f0e" if n == "winner" else "#1f77b4" for n in names],
+        )
+    )
+    fig.update_layout(
+        title=f"Test accuracy, mean and 95% CI over {len(record['seeds'])} seeds",
+        yaxis_title="test accuracy",
+    )
+    # plotly.min.js next to the page (offline, shared with the report's pages when together).
+    fig.write_html(path, include_plotlyjs="directory")
+
+
+def record_benchmark(
+    result: BenchmarkResult,
+    config: StudyConfig,
+    study: optuna.Study,
+    *,
+    tracking_uri: str | None = None,
+) -> None:
+    """Writes the files, stores the summary in the study and logs an MLflow run.
+
+    The MLflow run is a child of the study's run (tag ``autokd.role = benchmark``), made once
+    and updated by reruns, with the table's numbers as metrics and the files as artifacts.
+    """
+    out = result.out_dir
+    record = summary(result)
+    files = [out / "benchmark.md", out / "benchmark.csv", out / "benchmark.png"]
+    files[0].write_text(render_markdown(result.study, record))
+    _write_csv(record, files[1])
+    _write_png(record, files[2])
+    html = out / "benchmark.html"
+    _write_html(record, html)
+    recipes = out / "recipes"
+    recipes.mkdir(exist_ok=True)
+    for entry in result.entries:
+        if entry.recipe is not None:
+            entry.recipe.to_yaml(recipes / f"{entry.name}.yaml")
+    result.files = [*files, html, out / "runs.jsonl", recipes]
+    study.set_user_attr("benchmark", {**record, "folder": str(out)})
+    _track(result, record, config, study, tracking_uri)
+
+
+def _track(
+    result: BenchmarkResult,
+    record: dict[str, Any],
+    config: StudyConfig,
+    study: optuna.Study,
+    flag: str | None,
+) -> None:
+    from autokd.tracking import MlflowTracker
+    from autokd.tracking import default_artifact_location
+    from autokd.tracking import resolve_tracking_uri
+
+    parent = study.user_attrs.get("mlflow_parent_run_id")
+    if parent is None:
+        _logger.warning("benchmark: the study has no MLflow run; not tracked")
+        return
+    recorded = study.user_attrs.get("mlflow_tracking_uri")
+    fallback = config.study.tracking_uri or (
+        recorded if recorded and "***" not in recorded else None
+    )
+    out = config.output_dir
+    uri = resolve_tracking_uri(flag, fallback, out)
+    tracker = MlflowTracker(
+        uri, config.study.name, artifact_location=default_artifact_location(uri, out)
+    )
+    run = tracker.child_run(
+        parent,
+        "benchmark",
+        run_name="benchmark",
+        params={
+            "benchmark.seeds": ",".join(map(str, result.seeds)),
+            "benchmark.recipes": ",".join(e.name for e in result.entries),
+            "benchmark.tune_lr": result.tune_lr,
+        },
+    )
+    metrics: dict[str, float] = {
+        "search_full_trainings": record["cost"]["full_trainings"],
+        "search_student_epochs": record["cost"]["student_epochs"],
+        "benchmark_seconds": record["seconds"],
+    }
+    for row in record["rows"]:
+        for key in ("test_mean", "test_std", "diff_mean", "diff_low", "diff_high"):
+            if key in row:
+                metrics[f"{key}.{row['name']}"] = row[key]
+    tracker.log_metrics(run, metrics, step=len(result.seeds))
+    tracker.set_tags(
+        run,
+        {f"verdict.{name}": diff.verdict for name, diff in result.diffs.items()},
+    )
+    for path in result.files:
+        if path.is_file():
+            tracker.log_artifact(run, path)
+    tracker.end_run(run, "FINISHED")
