@@ -97,9 +97,9 @@ def _diff(row: dict[str, Any]) -> str:
 def _cost_line(record: dict[str, Any]) -> str:
     cost = record["cost"]
     return (
-        f"Search cost: {cost['student_epochs']} student-epochs over {cost['trials']} trials "
-        f"and final_eval = {cost['full_trainings']:.1f} full trainings of "
-        f"{record['final_epochs']} epochs; {cost['wall_seconds'] / 60:.1f} min of study time."
+        f"Search cost: {cost['full_trainings']:.1f} full trainings of {record['final_epochs']} "
+        f"epochs ({cost['student_epochs']} student-epochs over {cost['trials']} trials, "
+        f"final_eval included); {cost['wall_seconds'] / 60:.1f} min of study time."
     )
 
 

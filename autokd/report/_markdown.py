@@ -139,6 +139,43 @@ def _plot_section(plots: Iterable[PlotResult]) -> list[str]:
     return lines
 
 
+def _benchmark_section(study: optuna.Study) -> list[str]:
+    """The last ``autokd benchmark`` of the study, from its stored summary (none: empty)."""
+    record = study.user_attrs.get("benchmark")
+    if not isinstance(record, dict) or not record.get("rows"):
+        return []
+    seeds = record["seeds"]
+    lines = [
+        "## Benchmark: the winner against the baselines",
+        "",
+        f"Test accuracy at the final budget over seeds {', '.join(map(str, seeds))}; the "
+        f"difference is the winner's minus the baseline's, per seed, with its 95% t-interval "
+        f"(n = {len(seeds)}). Files: `{record.get('folder', '')}`.",
+        "",
+    ]
+    rows = []
+    for row in record["rows"]:
+        acc = (
+            f"{row['test_mean']:.4f} ± {row['test_std']:.4f}"
+            if "test_mean" in row
+            else f"failed: {row.get('error', '')}"
+        )
+        diff = (
+            f"{row['diff_mean']:+.4f} [{row['diff_low']:+.4f}, {row['diff_high']:+.4f}]"
+            if "diff_mean" in row
+            else ""
+        )
+        rows.append([f"{row['name']}: {row['title']}", acc, diff, row.get("verdict", "")])
+    lines += _table(["recipe", "test acc", "winner − recipe [95% CI]", "verdict"], rows)
+    cost = record["cost"]
+    lines += [
+        "",
+        f"Search cost: {cost['full_trainings']:.1f} full trainings ({cost['student_epochs']} "
+        f"student-epochs over {cost['trials']} trials, final_eval included).",
+    ]
+    return lines
+
+
 def render_report(
     study: optuna.Study,
     importances: pd.DataFrame,
@@ -153,6 +190,7 @@ def render_report(
         [f"# Study report: {study.study_name}"],
         _headline(importances, n_complete),
         _summary(study, summary),
+        _benchmark_section(study),
         _importance_section(study, importances, fanova_error),
         _plot_section(plots),
     ]

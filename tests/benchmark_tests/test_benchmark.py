@@ -82,6 +82,15 @@ def test_recorded_in_mlflow_under_the_study_run(bench: dict) -> None:
     assert study.user_attrs["benchmark"]["seeds"] == [0, 1]
 
 
+def test_report_includes_the_benchmark(bench: dict, tmp_path: Path) -> None:
+    # Rule: `autokd report` shows the stored benchmark table with its intervals and verdicts.
+    assert main(["report", str(bench["path"]), "-o", str(tmp_path)]) == 0
+    text = (tmp_path / "report.md").read_text()
+    diff = bench["result"].diffs["dkd"]
+    assert "## Benchmark: the winner against the baselines" in text
+    assert f"{diff.mean:+.4f} [{diff.low:+.4f}, {diff.high:+.4f}] | {diff.verdict}" in text
+
+
 def test_a_rerun_trains_only_what_is_missing(bench: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     # Rule: finished (recipe, seed) trainings are read back; a new seed trains only itself.
     import autokd.benchmark._benchmark as module
