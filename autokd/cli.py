@@ -566,13 +566,31 @@ def _validate_one(path: Path, data: dict) -> str:
         Recipe.from_yaml(path)
         return "recipe"
     if "study" in data:
-        check_study(StudyConfig.from_yaml(path))
+        config = StudyConfig.from_yaml(path)
+        check_study(config)
+        _warn_small_validation(config)
         return "study"
     config = StudyConfig(
         study=StudySection(name="validate"), search_space=path.name, file=str(path)
     )
     check_study(config, outputs=False)  # a bare space has no study folder to write
     return "search space"
+
+
+def _warn_small_validation(config) -> None:
+    """A warning line when the study's validation split is too small to rank recipes (only
+    when its files are here: validate never fails for missing data)."""
+    from autokd.data import load_splits
+    from autokd.exceptions import MissingFileError
+    from autokd.study._resolution import validation_note
+
+    try:
+        n_val = len(load_splits(config.data).val_y)
+    except MissingFileError:
+        return
+    note = validation_note(n_val)
+    if note:
+        print(f"autokd: warning: {config.file}: data: {note}", file=sys.stderr)
 
 
 def _cmd_list(args: argparse.Namespace) -> int:

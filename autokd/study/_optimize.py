@@ -29,6 +29,7 @@ from autokd.study._objective import SURPLUS_REASON
 from autokd.study._objective import TRIAL_ERRORS
 from autokd.study._objective import Objective
 from autokd.study._objective import free_memory_after_oom
+from autokd.study._resolution import validation_note
 from autokd.study._storage import StaleTrialHandler
 from autokd.study._storage import mask_url
 from autokd.study._storage import open_storage
@@ -209,7 +210,11 @@ def prepare_study(
 
     # Reading the data first: missing or corrupt files stop the run before anything is written.
     # Every trial's recipe (and the exported one) records which split it was searched on.
-    data = config.data.model_copy(update={"split_hash": load_splits(config.data).split_hash})
+    splits = load_splits(config.data)
+    data = config.data.model_copy(update={"split_hash": splits.split_hash})
+    note = validation_note(len(splits.val_y)) if create else None
+    if note:
+        _logger.warning("%s", note)
     out = config.output_dir
     url = config.storage_url(storage)
     heartbeat = config.study.heartbeat
