@@ -77,9 +77,19 @@ class TeacherConfig(FrozenModel):
 
     model: ModelSpec = Field(default_factory=lambda: ModelSpec(width=2.0, depth=2))
     checkpoint: str | None = None
-    optim: OptimSpec = Field(default_factory=lambda: OptimSpec(epochs=30))
+    optim: OptimSpec = Field(default_factory=lambda: OptimSpec(epochs=30, grad_clip=None))
     augment: AugmentSpec = Field(default_factory=AugmentSpec)
     seed: int = Field(0, ge=0)
+
+    @pydantic.field_validator("optim", mode="before")
+    @classmethod
+    def _no_default_clip(cls, optim: Any) -> Any:
+        # A teacher trains on the cross-entropy alone, whose gradients stay far below the
+        # students' default clip; leaving it off keeps every cached teacher's key and weights
+        # as they were before students got one.
+        if isinstance(optim, dict) and "grad_clip" not in optim:
+            return {**optim, "grad_clip": None}
+        return optim
 
 
 class FinalTraining(FrozenModel):
