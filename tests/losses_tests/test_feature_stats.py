@@ -3,7 +3,8 @@
 Hand-computed cases, the invariances each formula promises, learnable parts, shape and
 parameter errors, extreme inputs, and float64 numpy references written from the papers'
 formulas independently of the torch code (AB in the authors' indicator form, ICKD as a
-per-sample Frobenius norm over C^2, CWD through ``np_log_softmax``). The references generated
+per-sample Frobenius norm of row-normalised Grams over C, or of raw Grams over C^2, CWD
+through ``np_log_softmax``). The references generated
 ``fixtures/feature_stats_golden.json`` once; regenerate with
 ``python -m tests.losses_tests.test_feature_stats`` from the repository root.
 """
@@ -98,11 +99,18 @@ def np_gram(s: np.ndarray, t: np.ndarray) -> float:
     return float(((g_s - g_t) ** 2).mean())
 
 
-def np_ickd(s: np.ndarray, t: np.ndarray) -> float:
-    """Liu et al.: mean over the batch of ||G_s - G_t||_F^2 / C^2 with G = F F^T."""
-    diff = _np_gram(_np_match(s, t)) - _np_gram(t)
-    frob2 = (diff**2).sum(axis=(1, 2))
-    return float((frob2 / t.shape[1] ** 2).mean())
+def np_ickd(s: np.ndarray, t: np.ndarray, normalize: bool = True) -> float:
+    """Liu et al.'s code: batch mean of ||N_s - N_t||_F^2 / C, N = G with unit-L2 rows,
+    G = F F^T; raw form: batch mean of ||G_s - G_t||_F^2 / C^2."""
+    g_s, g_t = _np_gram(_np_match(s, t)), _np_gram(t)
+    if not normalize:
+        return float((((g_s - g_t) ** 2).sum(axis=(1, 2)) / t.shape[1] ** 2).mean())
+
+    def unit_rows(g: np.ndarray) -> np.ndarray:
+        return g / np.maximum(np.sqrt((g**2).sum(axis=2, keepdims=True)), 1e-12)
+
+    frob2 = ((unit_rows(g_s) - unit_rows(g_t)) ** 2).sum(axis=(1, 2))
+    return float((frob2 / t.shape[1]).mean())
 
 
 def np_ab(r: np.ndarray, t: np.ndarray, margin: float) -> float:
@@ -138,7 +146,7 @@ def np_reference(case: dict[str, Any]) -> float:
     if case["loss"] == "gram":
         return np_gram(proj, t)
     if case["loss"] == "ickd":
-        return np_ickd(proj, t)
+        return np_ickd(proj, t, params.get("normalize", True))
     if case["loss"] == "ab":
         return np_ab(proj, t, params["margin"])
     if case["loss"] == "cwd":
@@ -170,8 +178,8 @@ _CASES = (  # name, loss, params, projector, student shape, teacher shape
     ("nst_resized_d3_c05", "nst", {"degree": 3, "c": 0.5}, None, (2, 3, 2, 2), (2, 5, 4, 4)),
     ("gram_equal_channels", "gram", {}, None, (2, 3, 4, 4), (2, 3, 4, 4)),
     ("gram_conv1x1_sizes_differ", "gram", {}, "conv1x1", (2, 3, 2, 2), (2, 5, 4, 4)),
-    ("ickd_conv1x1", "ickd", {}, "conv1x1", (2, 3, 4, 4), (2, 5, 4, 4)),
-    ("ickd_mlp_resized", "ickd", {}, "mlp", (2, 3, 2, 2), (2, 4, 4, 4)),
+    ("ickd_conv1x1", "ickd", {"normalize": False}, "conv1x1", (2, 3, 4, 4), (2, 5, 4, 4)),
+    ("ickd_mlp_resized", "ickd", {"normalize": False}, "mlp", (2, 3, 2, 2), (2, 4, 4, 4)),
     ("ab_conv1x1_bn", "ab", {"margin": 1.0}, "conv1x1_bn", (3, 3, 4, 4), (3, 5, 4, 4)),
     ("ab_resized_m05", "ab", {"margin": 0.5}, "conv1x1", (2, 3, 2, 2), (2, 4, 4, 4)),
     ("ab_linear_vectors", "ab", {"margin": 0.5}, "linear", (3, 6), (3, 4)),
@@ -179,6 +187,9 @@ _CASES = (  # name, loss, params, projector, student shape, teacher shape
     ("vid_resized", "vid", {"eps": 1e-3, "init_var": 2.0}, "conv1x1", (2, 3, 2, 2), (2, 4, 4, 4)),
     ("cwd_tau4", "cwd", {"tau": 4.0}, None, (2, 5, 4, 4), (2, 5, 4, 4)),
     ("cwd_conv1x1_resized_tau1", "cwd", {"tau": 1.0}, "conv1x1", (2, 3, 2, 2), (2, 5, 4, 4)),
+    # Appended last so the random draws of the cases above stay as stored.
+    ("ickd_rownorm_conv1x1", "ickd", {}, "conv1x1", (2, 3, 4, 4), (2, 5, 4, 4)),
+    ("ickd_rownorm_mlp_resized", "ickd", {"normalize": True}, "mlp", (2, 3, 2, 2), (2, 4, 4, 4)),
 )
 
 
@@ -313,9 +324,9 @@ def test_nst_channel_counts_may_differ_by_hand() -> None:
     assert _value("nst", s, t) == pytest.approx(0.5)
 
 
-def test_ickd_one_channel_by_hand() -> None:
-    # Rule: identity projector: G_s = 1+4+9+16 = 30, G_t = 4, L = 26^2 / 1^2 = 676.
-    loss = _build("ickd", (1, 2, 2), (1, 2, 2))
+def test_ickd_raw_one_channel_by_hand() -> None:
+    # Rule: raw form, identity projector: G_s = 1+4+9+16 = 30, G_t = 4, L = 26^2 / 1^2 = 676.
+    loss = _build("ickd", (1, 2, 2), (1, 2, 2), normalize=False)
     _set_identity(loss.proj)
     s = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
     assert loss(_inputs(s, torch.ones(1, 1, 2, 2))).item() == pytest.approx(676.0)
