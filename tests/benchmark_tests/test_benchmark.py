@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 
 import mlflow
 import optuna
 import pytest
 
+from autokd.benchmark import lr_grid
 from autokd.benchmark import paired_difference
 from autokd.benchmark import run_benchmark
 from autokd.benchmark import search_cost
@@ -109,6 +111,26 @@ def test_a_rerun_trains_only_what_is_missing(bench: dict, monkeypatch: pytest.Mo
     more = run_benchmark(bench["config"], seeds=[0, 1, 2], baselines=["no_kd"])
     assert calls == [2, 2]  # the winner and no_kd on the new seed
     assert more.entries[0].tests[:2] == bench["result"].entries[0].tests
+
+
+def test_tune_lr_gives_each_baseline_its_best_validation_lr(bench: dict, tmp_path: Path) -> None:
+    # Rule: with --tune-lr K each baseline trains K learning rates on the first seed (val only)
+    # and keeps the best by val_acc; the winner keeps its searched lr.
+    result = run_benchmark(
+        bench["config"], seeds=[0, 1], baselines=["no_kd"], tune_lr=3, out_dir=tmp_path
+    )
+    winner, no_kd = result.entries
+    grid = lr_grid(winner.recipe.optim.lr, 3, (0.03, 0.2))  # TINY_SPACE: lr 0.03..0.2
+    records = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
+    searched = {r["lr"]: r["val_acc"] for r in records if r["phase"] == "lr"}
+    assert sorted(searched) == pytest.approx(sorted(grid))
+    assert all(r["seed"] == 0 and r["test_acc"] is None for r in records if r["phase"] == "lr")
+    # Best val_acc; a tie goes to the lr nearest the winner's.
+    near = winner.recipe.optim.lr
+    best = max(searched, key=lambda lr: (searched[lr], -abs(math.log(lr / near))))
+    assert no_kd.recipe.optim.lr == best
+    assert winner.lr_note == "searched" and no_kd.lr_note.startswith("tuned over 3 values")
+    assert "tuned over 3 values" in (tmp_path / "benchmark.md").read_text()
 
 
 def test_a_torn_ledger_line_is_trained_again(tmp_path: Path) -> None:
