@@ -278,14 +278,15 @@ def _track(
     tracker = MlflowTracker(
         uri, config.study.name, artifact_location=default_artifact_location(uri, out)
     )
-    run = tracker.child_run(
-        parent,
-        "benchmark",
-        run_name="benchmark",
-        params={
+    run = tracker.child_run(parent, "benchmark", run_name="benchmark")
+    # Tags, not params: a rerun with more seeds or recipes updates them.
+    tracker.set_tags(
+        run,
+        {
             "benchmark.seeds": ",".join(map(str, result.seeds)),
             "benchmark.recipes": ",".join(e.name for e in result.entries),
-            "benchmark.tune_lr": result.tune_lr,
+            "benchmark.tune_lr": str(result.tune_lr),
+            "benchmark.folder": str(result.out_dir),
         },
     )
     metrics: dict[str, float] = {

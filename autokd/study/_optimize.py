@@ -212,7 +212,8 @@ def prepare_study(
     # Every trial's recipe (and the exported one) records which split it was searched on.
     splits = load_splits(config.data)
     data = config.data.model_copy(update={"split_hash": splits.split_hash})
-    note = validation_note(len(splits.val_y)) if create else None
+    small = create and config.final_eval is None  # final_eval re-ranks on several seeds
+    note = validation_note(len(splits.val_y)) if small else None
     if note:
         _logger.warning("%s", note)
     out = config.output_dir

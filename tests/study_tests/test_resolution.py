@@ -35,3 +35,8 @@ def test_validate_warns_on_a_small_split_and_still_passes(
     )
     assert main(["validate", str(study)]) == 0
     assert capsys.readouterr().err == ""
+    # A small split with final_eval (its own remedy): silent too.
+    small = study.read_text().replace("val_fraction: 0.45", "val_fraction: 0.2")
+    study.write_text(small + "final_eval: {top_k: 2, seeds: 2}\n")
+    assert main(["validate", str(study)]) == 0
+    assert capsys.readouterr().err == ""
