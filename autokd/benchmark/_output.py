@@ -250,7 +250,9 @@ def record_benchmark(
         if entry.recipe is not None:
             entry.recipe.to_yaml(recipes / f"{entry.name}.yaml")
     result.files = [*files, html, out / "runs.jsonl", recipes]
-    study.set_user_attr("benchmark", {**record, "folder": str(out)})
+    from autokd.benchmark._benchmark import BENCHMARK_ATTR
+
+    study.set_user_attr(BENCHMARK_ATTR, {**record, "folder": str(out)})
     _track(result, record, config, study, tracking_uri)
 
 
