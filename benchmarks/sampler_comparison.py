@@ -49,16 +49,16 @@ def study_file(
 ) -> Path:
     """The digits study file for one (sampler, seed), written into ``folder``.
 
-    ``space`` is deep-merged over search_spaces/digits.yaml (through ``extends:``), and
-    ``data_overrides`` over the study's ``data`` section.
+    ``space`` is deep-merged over the study's search space (through ``extends:``), and
+    ``data_overrides`` over the study's ``data`` section; its final_eval is left out.
     """
     data = yaml.safe_load((REPO / "studies/digits.yaml").read_text())
-    data["search_space"] = str(REPO / "search_spaces/digits.yaml")
+    base_space = str((REPO / "studies" / data["search_space"]).resolve())
+    data["search_space"] = base_space
+    data.pop("final_eval", None)  # the samplers and pruners are compared on the search alone
     if space:
         extended = folder / f"{name}_space.yaml"
-        extended.write_text(
-            yaml.safe_dump({"extends": str(REPO / "search_spaces/digits.yaml"), **space})
-        )
+        extended.write_text(yaml.safe_dump({"extends": base_space, **space}))
         data["search_space"] = str(extended)
     data["data"].update(data_overrides or {})
     data["study"].update(name=name, n_trials=n_trials, output_dir=str(folder / name))

@@ -48,7 +48,7 @@ def main() -> None:
     repo = Path(__file__).resolve().parents[1]
     with tempfile.TemporaryDirectory() as tmp:
         data = yaml.safe_load((repo / "studies/digits.yaml").read_text())
-        data["search_space"] = str(repo / "search_spaces/digits.yaml")
+        data["search_space"] = str((repo / "studies" / data["search_space"]).resolve())
         data["study"]["output_dir"] = str(Path(tmp) / "run")
         study = Path(tmp) / "study.yaml"
         study.write_text(yaml.safe_dump(data))
