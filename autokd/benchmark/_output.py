@@ -180,6 +180,17 @@ def _bars(record: dict[str, Any]) -> tuple[list[str], list[float], list[float]]:
     return names, means, halves
 
 
+def _diffs(record: dict[str, Any]) -> tuple[list[str], list[float], list[float], list[float]]:
+    """Baselines with a paired difference: names, means, and the interval's two ends."""
+    rows = [r for r in record["rows"] if "diff_mean" in r]
+    return (
+        [r["name"] for r in rows],
+        [r["diff_mean"] for r in rows],
+        [r["diff_low"] for r in rows],
+        [r["diff_high"] for r in rows],
+    )
+
+
 def _write_png(record: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -187,7 +198,8 @@ def _write_png(record: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     names, means, halves = _bars(record)
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.8 * len(names) + 2), 4))
+    n_seeds = len(record["seeds"])
+    fig, (ax, ax_d) = plt.subplots(1, 2, figsize=(max(9.0, 1.3 * len(names) + 3), 4))
     try:
         colors = ["tab:orange" if n == "winner" else "tab:blue" for n in names]
         ax.bar(names, means, yerr=halves, capsize=4, color=colors)
@@ -196,8 +208,22 @@ def _write_png(record: dict[str, Any], path: Path) -> None:
         pad = max(0.005, 0.1 * (high - low))
         ax.set_ylim(max(0.0, low - pad), min(1.0, high + pad))
         ax.set_ylabel("test accuracy (mean, 95% CI over seeds)")
-        ax.set_title(f"winner vs baselines, n={len(record['seeds'])} seeds")
+        ax.set_title(f"each recipe, n={n_seeds} seeds")
         ax.tick_params(axis="x", rotation=30)
+        d_names, d_means, d_low, d_high = _diffs(record)
+        errors = [
+            [m - lo for m, lo in zip(d_means, d_low, strict=True)],
+            [hi - m for m, hi in zip(d_means, d_high, strict=True)],
+        ]
+        d_colors = [
+            "tab:green" if lo > 0 else "tab:red" if hi < 0 else "tab:gray"
+            for lo, hi in zip(d_low, d_high, strict=True)
+        ]
+        ax_d.bar(d_names, d_means, yerr=errors, capsize=4, color=d_colors)
+        ax_d.axhline(0.0, color="black", linewidth=0.8)
+        ax_d.set_ylabel("winner − recipe (paired mean, 95% CI)")
+        ax_d.set_title("winner minus each baseline, per seed")
+        ax_d.tick_params(axis="x", rotation=30)
         fig.tight_layout()
         fig.savefig(path, dpi=120)
     finally:
