@@ -30,6 +30,7 @@ from autokd.study._objective import TRIAL_ERRORS
 from autokd.study._objective import Objective
 from autokd.study._objective import free_memory_after_oom
 from autokd.study._resolution import validation_note
+from autokd.study._storage import ORPHAN_REASON
 from autokd.study._storage import StaleTrialHandler
 from autokd.study._storage import mask_url
 from autokd.study._storage import open_storage
@@ -55,7 +56,7 @@ _logger = get_logger(__name__)
 
 
 #: ``fail_reason`` values of trials that do not count towards ``n_trials`` (they are redone).
-UNCOUNTED_REASONS = ("interrupted", SURPLUS_REASON)
+UNCOUNTED_REASONS = ("interrupted", SURPLUS_REASON, ORPHAN_REASON)
 
 
 def retried_trials(trials: Sequence[FrozenTrial]) -> set[int]:

@@ -78,6 +78,46 @@ def fail_stale_trials(study: optuna.Study) -> None:
         optuna.storages.fail_stale_trials(study)
 
 
+#: ``fail_reason`` of a trial whose worker died between creating it and starting it.
+ORPHAN_REASON = "orphaned: its worker stopped before the trial began (nothing sampled)"
+
+
+def fail_orphaned_trials(study: optuna.Study, grace_period: float) -> list[int]:
+    """Fails RUNNING trials that a worker created and never began: no ``worker`` attribute
+    and no parameter after ``grace_period`` seconds.
+
+    A worker killed in the instant between Optuna creating its next trial and that trial's
+    first heartbeat leaves it RUNNING with no heartbeat, which Optuna's stale check never
+    sees. Nothing was sampled or trained, so it is failed with :data:`ORPHAN_REASON` (which
+    does not count towards ``n_trials``) and not retried. Every autokd trial sets ``worker``
+    and samples its recipe at once, so a live one is never taken for an orphan.
+
+    Returns:
+        The numbers of the trials failed here.
+    """
+    import datetime
+
+    from optuna.trial import TrialState
+
+    now = datetime.datetime.now()
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if "worker" in trial.user_attrs or trial.params or trial.datetime_start is None:
+            continue
+        if (now - trial.datetime_start).total_seconds() < grace_period:
+            continue
+        storage = study._storage
+        try:
+            storage.set_trial_user_attr(trial._trial_id, "fail_reason", ORPHAN_REASON)
+            if storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+                failed.append(trial.number)
+        except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
+            continue  # another worker ended it first
+    if failed:
+        _logger.warning("failed orphaned trial(s) %s: %s", failed, ORPHAN_REASON)
+    return failed
+
+
 def mask_url(url: str) -> str:
     """``url`` with its password replaced by ``***`` (userinfo and ``password=`` queries).
 

@@ -37,6 +37,7 @@ from autokd.study._optimize import finish_study
 from autokd.study._optimize import is_pending
 from autokd.study._optimize import prepare_study
 from autokd.study._storage import STORAGE_ENV
+from autokd.study._storage import fail_orphaned_trials
 from autokd.study._storage import fail_stale_trials
 from autokd.study._storage import has_heartbeat
 from autokd.study._storage import mask_url
@@ -167,6 +168,7 @@ def _work(prep: PreparedStudy, bar: _Progress) -> None:
             return
         if heartbeat:
             fail_stale_trials(study)
+            fail_orphaned_trials(study, prep.config.study.heartbeat.grace_period)
         state = _budget(study)
         if state.counted >= total:
             return
