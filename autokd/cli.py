@@ -465,7 +465,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     from autokd.benchmark import baseline_names
     from autokd.benchmark import render_text
     from autokd.benchmark import run_benchmark
-    from autokd.benchmark._output import summary
+    from autokd.benchmark import summary
     from autokd.config import StudyConfig
 
     seeds = _benchmark_seeds(args.seeds)
@@ -583,15 +583,13 @@ def _warn_small_validation(config) -> None:
     data)."""
     from autokd.data import load_splits
     from autokd.exceptions import MissingFileError
-    from autokd.study._resolution import validation_note
+    from autokd.study import study_validation_note
 
-    if config.final_eval is not None:
-        return  # the winner is chosen on several seeds: the rule's own remedy
     try:
         n_val = len(load_splits(config.data).val_y)
     except MissingFileError:
         return
-    note = validation_note(n_val)
+    note = study_validation_note(config, n_val)
     if note:
         print(f"autokd: warning: {config.file}: data: {note}", file=sys.stderr)
 

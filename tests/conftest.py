@@ -58,6 +58,27 @@ device: cpu
 """
 
 
+def digits_teacher(folder: Path, *, epochs: int = 2, batch_size: int = 128) -> dict:
+    """A briefly trained digits CNN teacher (width 1) saved in ``folder``, as a recipe's
+    ``teacher`` mapping."""
+    import torch
+
+    from autokd.engine import train_recipe
+    from autokd.models import file_sha256
+    from autokd.recipe import Recipe
+
+    plain = Recipe.from_dict(
+        {"student": {"width": 1.0}, "optim": {"epochs": epochs, "batch_size": batch_size}}
+    )
+    path = Path(folder) / "teacher.pt"
+    torch.save(train_recipe(plain).student.state_dict(), path)
+    return {
+        "model": {"family": "cnn", "width": 1.0},
+        "checkpoint": str(path),
+        "sha256": file_sha256(path),
+    }
+
+
 def write_study(folder: Path, *, n_trials: int = 4, space: str = TINY_SPACE) -> Path:
     """Writes study.yaml + space.yaml into ``folder``; results go to ``folder/run``."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ from autokd.benchmark._benchmark import run_benchmark
 from autokd.benchmark._benchmark import search_cost
 from autokd.benchmark._output import render_markdown
 from autokd.benchmark._output import render_text
+from autokd.benchmark._output import summary
 from autokd.benchmark._stats import PairedDifference
 from autokd.benchmark._stats import paired_difference
 
@@ -32,4 +33,5 @@ __all__ = [
     "render_text",
     "run_benchmark",
     "search_cost",
+    "summary",
 ]

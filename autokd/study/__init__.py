@@ -8,6 +8,7 @@ from autokd.study._optimize import prepare_study
 from autokd.study._optimize import run_study
 from autokd.study._optimize import study_teacher_cache
 from autokd.study._recipes import recipe_from_trial
+from autokd.study._resolution import study_validation_note
 from autokd.study._storage import mask_url
 from autokd.study._teacher import ensure_teacher
 from autokd.study._worker import run_worker
@@ -26,4 +27,5 @@ __all__ = [
     "run_worker",
     "run_workers",
     "study_teacher_cache",
+    "study_validation_note",
 ]

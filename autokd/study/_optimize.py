@@ -29,7 +29,7 @@ from autokd.study._objective import SURPLUS_REASON
 from autokd.study._objective import TRIAL_ERRORS
 from autokd.study._objective import Objective
 from autokd.study._objective import free_memory_after_oom
-from autokd.study._resolution import validation_note
+from autokd.study._resolution import study_validation_note
 from autokd.study._storage import ORPHAN_REASON
 from autokd.study._storage import StaleTrialHandler
 from autokd.study._storage import mask_url
@@ -213,8 +213,7 @@ def prepare_study(
     # Every trial's recipe (and the exported one) records which split it was searched on.
     splits = load_splits(config.data)
     data = config.data.model_copy(update={"split_hash": splits.split_hash})
-    small = create and config.final_eval is None  # final_eval re-ranks on several seeds
-    note = validation_note(len(splits.val_y)) if small else None
+    note = study_validation_note(config, len(splits.val_y)) if create else None
     if note:
         _logger.warning("%s", note)
     out = config.output_dir

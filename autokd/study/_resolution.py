@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-__all__ = ["MIN_VAL_IMAGES", "validation_note"]
+if TYPE_CHECKING:
+    from autokd.config import StudyConfig
+
+__all__ = ["MIN_VAL_IMAGES", "study_validation_note", "validation_note"]
 
 #: Below this many validation images one image is worth more than 0.2 points of accuracy, as
 #: large as the gaps between good recipes that a study must resolve (the literature's gains
@@ -28,3 +32,9 @@ def validation_note(n_val: int, *, accuracy: float = 0.9) -> str | None:
         f"points of noise from the images alone; recipes closer than that are ranked by "
         f"chance. Use at least {MIN_VAL_IMAGES} (raise data.val_fraction) or add final_eval."
     )
+
+
+def study_validation_note(config: StudyConfig, n_val: int) -> str | None:
+    """:func:`validation_note` for a study, None when it runs final_eval (which re-ranks the
+    top trials on several seeds, the rule's own remedy)."""
+    return None if config.final_eval is not None else validation_note(n_val)

@@ -260,18 +260,11 @@ class MlflowTracker:
         self._client.log_text(run_id, recipe_yaml, "recipe.yaml")
         return run_id
 
-    def child_run(
-        self,
-        parent_run_id: str,
-        role: str,
-        *,
-        run_name: str,
-        params: Mapping[str, object] = {},
-    ) -> str:
+    def child_run(self, parent_run_id: str, role: str, *, run_name: str) -> str:
         """The child run of ``parent_run_id`` with tag ``autokd.role = role``, made once.
 
         A rerun (a resumed benchmark, say) finds the run it made before and sets it back to
-        RUNNING, so the study holds one such run; only new param keys are logged.
+        RUNNING, so the study holds one such run.
 
         Returns:
             The run id.
@@ -279,14 +272,13 @@ class MlflowTracker:
         runs = self._search(f"tags.`{PARENT_RUN_TAG}` = '{parent_run_id}'")
         found = [r for r in runs if r.data.tags.get(ROLE_TAG) == role]
         if found:
-            run = min(found, key=lambda r: r.info.start_time)
-            self._client.update_run(run.info.run_id, status="RUNNING")
-            self._log_params(run.info.run_id, self._new_params(run, params))
-            return run.info.run_id
+            run_id = min(found, key=lambda r: r.info.start_time).info.run_id
+            self._client.update_run(run_id, status="RUNNING")
+            return run_id
         tags = {PARENT_RUN_TAG: parent_run_id, ROLE_TAG: role}
-        run = self._client.create_run(self._experiment_id, tags=tags, run_name=run_name)
-        self._log_params(run.info.run_id, params)
-        return run.info.run_id
+        return self._client.create_run(
+            self._experiment_id, tags=tags, run_name=run_name
+        ).info.run_id
 
     def log_artifact(self, run_id: str, path: str | Path) -> None:
         """Uploads one local file into the run's artifact root."""

@@ -7,22 +7,13 @@ import torch
 
 from autokd.engine import train_recipe
 from autokd.exceptions import ConfigError
-from autokd.models import file_sha256
 from autokd.recipe import Recipe
+from tests.conftest import digits_teacher
 
 
 @pytest.fixture(scope="module")
 def teacher(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    plain = Recipe.from_dict(
-        {"student": {"width": 1.0}, "optim": {"epochs": 2, "batch_size": 128}}
-    )
-    path = tmp_path_factory.mktemp("teacher") / "teacher.pt"
-    torch.save(train_recipe(plain).student.state_dict(), path)
-    return {
-        "model": {"family": "cnn", "width": 1.0},
-        "checkpoint": str(path),
-        "sha256": file_sha256(path),
-    }
+    return digits_teacher(tmp_path_factory.mktemp("teacher"))
 
 
 def _recipe(teacher: dict | None, optim: dict, distill: dict) -> Recipe:

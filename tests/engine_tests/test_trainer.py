@@ -8,8 +8,8 @@ import torch
 from autokd.engine import train_recipe
 from autokd.engine._trainer import _TEACHERS
 from autokd.exceptions import TrialSetupError
-from autokd.models import file_sha256
 from autokd.recipe import Recipe
+from tests.conftest import digits_teacher
 
 EPOCHS = 4
 
@@ -17,17 +17,7 @@ EPOCHS = 4
 @pytest.fixture(scope="module")
 def teacher(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A real (briefly trained) digits teacher saved as a state_dict."""
-    plain = Recipe.from_dict(
-        {"student": {"width": 1.0}, "optim": {"epochs": 4, "batch_size": 128}}
-    )
-    result = train_recipe(plain)
-    path = tmp_path_factory.mktemp("teacher") / "teacher.pt"
-    torch.save(result.student.state_dict(), path)
-    return {
-        "model": {"family": "cnn", "width": 1.0},
-        "checkpoint": str(path),
-        "sha256": file_sha256(path),
-    }
+    return digits_teacher(tmp_path_factory.mktemp("teacher"), epochs=4)
 
 
 def _recipe(teacher: dict, **distill) -> Recipe:

@@ -17,8 +17,8 @@ from autokd.losses import LOSSES
 from autokd.losses import DistillInputs
 from autokd.losses._crd import CRDLoss
 from autokd.losses._crd import nce_loss
-from autokd.models import file_sha256
 from autokd.recipe import Recipe
+from tests.conftest import digits_teacher
 
 EPS = 1e-7  # the NCE eps of the authors' code
 
@@ -319,16 +319,7 @@ def test_validate_params_accepts_edges() -> None:
 @pytest.fixture(scope="module")
 def teacher(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A briefly trained digits teacher saved as a state_dict."""
-    plain = Recipe.from_dict(
-        {"student": {"width": 1.0}, "optim": {"epochs": 2, "batch_size": 128}}
-    )
-    path = tmp_path_factory.mktemp("teacher") / "teacher.pt"
-    torch.save(train_recipe(plain).student.state_dict(), path)
-    return {
-        "model": {"family": "cnn", "width": 1.0},
-        "checkpoint": str(path),
-        "sha256": file_sha256(path),
-    }
+    return digits_teacher(tmp_path_factory.mktemp("teacher"))
 
 
 def test_trains_a_digits_student(teacher: dict) -> None:
