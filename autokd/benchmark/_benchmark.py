@@ -285,6 +285,11 @@ class _Runner:
     def _train(self, recipe: Recipe, phase: str, label: str) -> dict[str, Any]:
         key = recipe_key(recipe, phase)
         done = self.ledger.get(key)
+        if done is None and phase == "test":
+            # The learning-rate search already trained this recipe on this seed (and measured
+            # its test split, unseen by the choice): the same training, not trained twice.
+            tuned = self.ledger.get(recipe_key(recipe, "lr"))
+            done = tuned if tuned is not None and tuned.get("test_acc") is not None else None
         if done is not None:
             return done
         record: dict[str, Any] = {"key": key, "name": label, "seed": recipe.seed, "phase": phase}
@@ -292,7 +297,7 @@ class _Runner:
             result = train_recipe(
                 recipe,
                 device=self.device,
-                evaluate_test=phase == "test",
+                evaluate_test=True,  # the lr search's chosen run is reused as a test run
                 teacher_cache=self.cache,
                 **self.options,
             )

@@ -124,11 +124,17 @@ def test_tune_lr_gives_each_baseline_its_best_validation_lr(bench: dict, tmp_pat
     records = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
     searched = {r["lr"]: r["val_acc"] for r in records if r["phase"] == "lr"}
     assert sorted(searched) == pytest.approx(sorted(grid))
-    assert all(r["seed"] == 0 and r["test_acc"] is None for r in records if r["phase"] == "lr")
+    assert all(r["seed"] == 0 for r in records if r["phase"] == "lr")
     # Best val_acc; a tie goes to the lr nearest the winner's.
     near = winner.recipe.optim.lr
     best = max(searched, key=lambda lr: (searched[lr], -abs(math.log(lr / near))))
     assert no_kd.recipe.optim.lr == best
+    # Seed 0 at the chosen lr is the search's own run, not trained again: no_kd's test records
+    # are seed 1 only, and its seed-0 result is the chosen lr's.
+    no_kd_tests = [r for r in records if r["phase"] == "test" and r["name"] == "no_kd"]
+    assert [r["seed"] for r in no_kd_tests] == [1]
+    chosen = next(r for r in records if r["phase"] == "lr" and r["lr"] == best)
+    assert no_kd.tests[0] == chosen["test_acc"] and no_kd.vals[0] == chosen["val_acc"]
     assert winner.lr_note == "searched" and no_kd.lr_note.startswith("tuned over 3 values")
     assert "tuned over 3 values" in (tmp_path / "benchmark.md").read_text()
 
