@@ -231,21 +231,56 @@ def _write_png(record: dict[str, Any], path: Path) -> None:
 
 
 def _write_html(record: dict[str, Any], path: Path) -> None:
+    """The PNG's two panels as an offline plotly page: each recipe, and the paired gaps."""
     import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
 
     names, means, halves = _bars(record)
-    fig = go.Figure(
+    d_names, d_means, d_low, d_high = _diffs(record)
+    n_seeds = len(record["seeds"])
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=(
+            f"each recipe: test accuracy, mean and 95% CI (n={n_seeds} seeds)",
+            "winner minus each baseline: paired mean and 95% CI",
+        ),
+    )
+    fig.add_trace(
         go.Bar(
             x=names,
             y=means,
             error_y={"type": "data", "array": halves, "visible": True},
             marker_color=["#ff7f0e" if n == "winner" else "#1f77b4" for n in names],
-        )
+            name="test accuracy",
+        ),
+        row=1,
+        col=1,
     )
-    fig.update_layout(
-        title=f"Test accuracy, mean and 95% CI over {len(record['seeds'])} seeds",
-        yaxis_title="test accuracy",
+    fig.add_trace(
+        go.Bar(
+            x=d_names,
+            y=d_means,
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": [hi - m for m, hi in zip(d_means, d_high, strict=True)],
+                "arrayminus": [m - lo for m, lo in zip(d_means, d_low, strict=True)],
+                "visible": True,
+            },
+            marker_color=[
+                "#2ca02c" if lo > 0 else "#d62728" if hi < 0 else "#7f7f7f"
+                for lo, hi in zip(d_low, d_high, strict=True)
+            ],
+            name="paired difference",
+        ),
+        row=1,
+        col=2,
     )
+    fig.add_hline(y=0.0, line_color="black", line_width=1, row=1, col=2)
+    fig.update_yaxes(title_text="test accuracy", row=1, col=1)
+    fig.update_yaxes(title_text="paired difference", row=1, col=2)
+    fig.update_layout(showlegend=False)
     # plotly.min.js next to the page (offline, shared with the report's pages when together).
     fig.write_html(path, include_plotlyjs="directory")
 
@@ -275,7 +310,8 @@ def record_benchmark(
     for entry in result.entries:
         if entry.recipe is not None:
             entry.recipe.to_yaml(recipes / f"{entry.name}.yaml")
-    result.files = [*files, html, out / "runs.jsonl", recipes]
+    # The page loads plotly.min.js from its folder: it travels with the page (MLflow too).
+    result.files = [*files, html, out / "plotly.min.js", out / "runs.jsonl", recipes]
     from autokd.benchmark._benchmark import BENCHMARK_ATTR
 
     study.set_user_attr(BENCHMARK_ATTR, {**record, "folder": str(out)})
@@ -332,6 +368,6 @@ def _track(
         {f"verdict.{name}": diff.verdict for name, diff in result.diffs.items()},
     )
     for path in result.files:
-        if path.is_file():
+        if path.exists():
             tracker.log_artifact(run, path)
     tracker.end_run(run, "FINISHED")

@@ -281,8 +281,13 @@ class MlflowTracker:
         ).info.run_id
 
     def log_artifact(self, run_id: str, path: str | Path) -> None:
-        """Uploads one local file into the run's artifact root."""
-        self._client.log_artifact(run_id, str(path))
+        """Uploads one local file, or a folder as a folder of that name, into the run's
+        artifact root."""
+        path = Path(path)
+        if path.is_dir():
+            self._client.log_artifacts(run_id, str(path), artifact_path=path.name)
+        else:
+            self._client.log_artifact(run_id, str(path))
 
     def _log_params(self, run_id: str, params: Mapping[str, object]) -> None:
         from mlflow.entities import Param

@@ -61,7 +61,11 @@ def test_files_hold_the_table(bench: dict) -> None:
     text = (out / "benchmark.md").read_text()
     assert f"[{diff.low:+.4f}, {diff.high:+.4f}]" in text and "n = 2 seeds" in text
     assert (out / "benchmark.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "plotly.min.js" in (out / "benchmark.html").read_text()
+    page = (out / "benchmark.html").read_text()
+    assert "plotly.min.js" in page and (out / "plotly.min.js").is_file()
+    # Both panels: each recipe's accuracy and the paired gaps, one bar per baseline.
+    assert "winner minus each baseline" in page
+    assert '"name":"test accuracy"' in page and '"name":"paired difference"' in page
     recipe = Recipe.from_yaml(out / "recipes" / "dkd.yaml")
     assert recipe.distill.ce_weight == 1.0 and recipe.seed == bench["result"].winner.recipe.seed
 
@@ -80,7 +84,11 @@ def test_recorded_in_mlflow_under_the_study_run(bench: dict) -> None:
     assert run.data.tags["mlflow.parentRunId"] == study.user_attrs["mlflow_parent_run_id"]
     assert run.data.metrics["diff_mean.kd"] == pytest.approx(bench["result"].diffs["kd"].mean)
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"benchmark.md", "benchmark.csv", "benchmark.png"} <= artifacts
+    assert {"benchmark.md", "benchmark.csv", "benchmark.png", "benchmark.html"} <= artifacts
+    # The page's script travels with it, and the recipes folder as a folder.
+    assert {"plotly.min.js", "recipes"} <= artifacts
+    recipes = {a.path for a in client.list_artifacts(run.info.run_id, "recipes")}
+    assert recipes == {f"recipes/{name}.yaml" for name in ["winner", *BASELINES]}
     assert study.user_attrs["benchmark"]["seeds"] == [0, 1]
 
 
