@@ -98,7 +98,7 @@ def _terms(frame: pd.DataFrame) -> list[str]:
             r.n_off,
             r.mean_on,
             r.mean_off,
-            f"{r.diff:+.4f} {_interval(r.low, r.high, 4)}",
+            "-" if math.isnan(r.diff) else f"{r.diff:+.4f} {_interval(r.low, r.high, 4)}",
         )
         for r in frame.itertuples()
     ]

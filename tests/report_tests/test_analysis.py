@@ -354,3 +354,55 @@ def test_library_warnings_go_to_report_log(report_dir: Path) -> None:
     # and the warning's text is in report.log.
     log = (report_dir / "report.log").read_text()
     assert "UserWarning: Some regimes for parameter `distill.terms.at.weight`" in log
+
+
+def test_encoding_of_log_categorical_and_conditional_params() -> None:
+    # lr in log10; a categorical as its choice index; a parameter absent from a trial as a
+    # sentinel below its range (low - span = 1 - 9 = -8) plus an [active] indicator.
+    from autokd.report._encode import encode
+
+    study = _study()
+    _add(
+        study,
+        {"optim.lr": 0.1, AT_ON: True, AT_WEIGHT: 4.0},
+        {"optim.lr": LR, AT_ON: SWITCH, AT_WEIGHT: WEIGHT},
+        {0: 0.5},
+    )
+    _add(study, {"optim.lr": 0.01, AT_ON: False}, {"optim.lr": LR, AT_ON: SWITCH}, {0: 0.4})
+    encoded = encode(study.trials)
+    frame = encoded.frame
+    assert frame["optim.lr"].tolist() == pytest.approx([-1.0, -2.0])
+    assert frame[AT_ON].tolist() == [0.0, 1.0]  # index in the choices [True, False]
+    assert frame[AT_WEIGHT].tolist() == [4.0, -8.0]
+    assert frame[f"{AT_WEIGHT}[active]"].tolist() == [1.0, 0.0]
+    assert encoded.groups[AT_WEIGHT] == [AT_WEIGHT, f"{AT_WEIGHT}[active]"]
+    assert encoded.groups["optim.lr"] == ["optim.lr"]
+
+
+def test_choose_combinations_and_layer_pairs() -> None:
+    # distill.choose "at+kd" turns at and kd on, "kd" turns at off; the pair table counts and
+    # averages the trials per pair.
+    study = _study()
+    choose = CategoricalDistribution(["at+kd", "kd"])
+    pair = CategoricalDistribution(["s0 -> s0", "s1 -> s1"])
+    rows = [
+        ("at+kd", "s0 -> s0", 0.8),
+        ("at+kd", "s1 -> s1", 0.6),
+        ("kd", None, 0.5),
+        ("at+kd", "s0 -> s0", 0.9),
+        ("kd", None, 0.4),
+        ("kd", None, 0.3),
+    ]
+    for combo, layers, value in rows:
+        params, dists = {"distill.choose": combo}, {"distill.choose": choose}
+        if layers:
+            params["distill.terms.at.pair"], dists["distill.terms.at.pair"] = layers, pair
+        _add(study, params, dists, {0: value})
+    analysis = analyse_study(study, n_bootstrap=10, min_trials=6)
+    terms = analysis.terms.set_index("term")
+    assert (terms.loc["at", "n_on"], terms.loc["at", "n_off"]) == (3, 3)
+    assert terms.loc["at", "diff"] == pytest.approx(np.mean([0.8, 0.6, 0.9]) - 0.4)
+    assert (terms.loc["kd", "n_on"], terms.loc["kd", "n_off"]) == (6, 0)
+    pairs = analysis.groups["distill.terms.at.pair"].set_index("choice")
+    assert pairs.loc["s0 -> s0", "n"] == 2 and pairs.loc["s0 -> s0", "mean"] == pytest.approx(0.85)
+    assert pairs.loc["s1 -> s1", "n"] == 1 and pairs.loc["s1 -> s1", "mean"] == pytest.approx(0.6)
