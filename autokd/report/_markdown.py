@@ -11,28 +11,20 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 import pandas as pd
 
+from autokd.report._analysis import Analysis
+from autokd.report._findings import analysis_headline
+from autokd.report._findings import answer_sections
+from autokd.report._findings import importance_section
+from autokd.report._findings import search_next_section
 from autokd.report._plots import PlotResult
+from autokd.report._rungs import MIN_TRIALS
+from autokd.report._tables import format_value
+from autokd.report._tables import markdown_table
 
 __all__ = ["format_value", "render_report"]
 
 COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
 _N_HEADLINE = 3  # Parameters named in the opening line.
-
-
-def format_value(value: object) -> str:
-    """Formats one table cell: floats to 6 significant digits, ``|`` escaped."""
-    if isinstance(value, float):
-        text = "-" if math.isnan(value) else f"{value:.6g}"
-    else:
-        text = str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _table(header: Iterable[str], rows: Iterable[Iterable[object]]) -> list[str]:
-    header = list(header)
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(format_value(cell) for cell in row) + " |" for row in rows]
-    return lines
 
 
 def _importance(value: float) -> str:
@@ -46,6 +38,13 @@ def _best_trial(study: optuna.Study) -> FrozenTrial | None:
         return None
 
 
+def ranks_something(importances: pd.DataFrame, n_complete: int) -> bool:
+    """Whether the complete-trial importances are worth showing: at least ``MIN_TRIALS``
+    complete trials, and a PED-ANOVA column that tells parameters apart (not all equal)."""
+    ped = importances["ped_anova"].dropna()
+    return n_complete >= MIN_TRIALS and len(ped) > 1 and float(ped.max() - ped.min()) > 1e-9
+
+
 def _headline(importances: pd.DataFrame, n_complete: int) -> list[str]:
     if importances.empty:
         return [
@@ -53,9 +52,13 @@ def _headline(importances: pd.DataFrame, n_complete: int) -> list[str]:
             f"study has {n_complete} complete trial(s), so the importances and their plot are "
             "skipped."
         ]
+    if not ranks_something(importances, n_complete):
+        return []
     top = importances.head(_N_HEADLINE).itertuples()
     named = ", ".join(f"`{row.param}` ({_importance(row.ped_anova)})" for row in top)
-    return [f"**What mattered most** (PED-ANOVA, share of total importance): {named}."]
+    return [
+        f"**What mattered most** (complete trials, PED-ANOVA, share of total importance): {named}."
+    ]
 
 
 def _summary(study: optuna.Study, summary: Mapping[str, object]) -> list[str]:
@@ -73,7 +76,7 @@ def _summary(study: optuna.Study, summary: Mapping[str, object]) -> list[str]:
         rows += [("Best value", best.value), ("Best trial", best.number)]
         rows += [(f"Best `{name}`", value) for name, value in sorted(best.params.items())]
     rows += [(str(key), value) for key, value in summary.items()]
-    return ["## Summary", "", *_table(["Item", "Value"], rows)]
+    return ["## Summary", "", *markdown_table(["Item", "Value"], rows)]
 
 
 def _dropped_note(
@@ -92,12 +95,27 @@ def _dropped_note(
     ]
 
 
+def _omitted(importances: pd.DataFrame, n_complete: int, fanova_error: str) -> str:
+    failed = f" fANOVA failed: `{fanova_error}`." if fanova_error else ""
+    ped = importances["ped_anova"].dropna()
+    if n_complete < MIN_TRIALS:
+        why = f"only {n_complete} complete trials (they need {MIN_TRIALS})"
+    else:
+        why = f"PED-ANOVA scored all {len(ped)} parameters equally ({ped.iloc[0]:.3f} each)"
+    return (
+        f"Complete-trial importances (PED-ANOVA, fANOVA) omitted: {why}.{failed} See "
+        '"What mattered (all trials)" above.'
+    )
+
+
 def _importance_section(
     study: optuna.Study, importances: pd.DataFrame, fanova_error: str
 ) -> list[str]:
     if importances.empty:
         return []
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not ranks_something(importances, len(complete)):
+        return ["## Parameter importances", "", _omitted(importances, len(complete), fanova_error)]
     presence = {p: sum(p in t.params for t in complete) for p in importances["param"]}
     rows = [
         (
@@ -113,12 +131,13 @@ def _importance_section(
     return [
         "## Parameter importances",
         "",
-        "Each column sums to 1. PED-ANOVA (Optuna's default) compares the best 10% of complete "
+        f"Complete trials only ({len(complete)}). Each column sums to 1. PED-ANOVA (Optuna's "
+        "default) compares the best 10% of complete "
         "trials with all of them and keeps conditional parameters; fANOVA fits a random forest "
         "(seed 0) on the parameters shared by every complete trial. Full table: "
         "[importances.csv](importances.csv); every trial: [trials.csv](trials.csv).",
         "",
-        *_table(header, rows),
+        *markdown_table(header, rows),
         "",
         *_dropped_note(importances, presence, len(complete), fanova_error),
     ]
@@ -166,7 +185,7 @@ def _benchmark_section(study: optuna.Study) -> list[str]:
             else ""
         )
         rows.append([f"{row['name']}: {row['title']}", acc, diff, row.get("verdict", "")])
-    lines += _table(["recipe", "test acc", "winner − recipe [95% CI]", "verdict"], rows)
+    lines += markdown_table(["recipe", "test acc", "winner − recipe [95% CI]", "verdict"], rows)
     cost = record["cost"]
     lines += [
         "",
@@ -183,14 +202,19 @@ def render_report(
     fanova_error: str,
     plots: Iterable[PlotResult],
     summary: Mapping[str, object],
+    analysis: Analysis | None = None,
 ) -> str:
     """Returns the Markdown of ``report.md``; see :func:`autokd.report.write_report`."""
     n_complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     sections = [
         [f"# Study report: {study.study_name}"],
         _headline(importances, n_complete),
+        [analysis_headline(analysis)] if analysis else [],
         _summary(study, summary),
         _benchmark_section(study),
+        importance_section(analysis) if analysis else [],
+        answer_sections(analysis) if analysis else [],
+        search_next_section(analysis) if analysis else [],
         _importance_section(study, importances, fanova_error),
         _plot_section(plots),
     ]

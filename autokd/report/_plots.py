@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,8 +11,9 @@ import warnings
 
 import optuna
 from optuna.trial import TrialState
+import pandas as pd
 
-__all__ = ["PLOTS", "PlotResult", "write_plots"]
+__all__ = ["PLOTS", "PlotResult", "write_partial_dependence", "write_plots"]
 
 PNG_DPI = 120
 
@@ -101,7 +103,9 @@ def _write_png(study: optuna.Study, spec: _PlotSpec, out_dir: Path) -> Path:
     return path
 
 
-def write_plots(study: optuna.Study, out_dir: Path) -> list[PlotResult]:
+def write_plots(
+    study: optuna.Study, out_dir: Path, *, skip: Mapping[str, str] | None = None
+) -> list[PlotResult]:
     """Writes each of :data:`PLOTS` as ``<stem>.html`` and ``<stem>.png`` into ``out_dir``.
 
     A plot the study cannot support (no complete trial, no intermediate values, fewer than
@@ -110,6 +114,7 @@ def write_plots(study: optuna.Study, out_dir: Path) -> list[PlotResult]:
     Args:
         study: A single-objective study.
         out_dir: An existing folder.
+        skip: Plots not to draw (by stem), each with the reason to record.
 
     Returns:
         One :class:`PlotResult` per entry of :data:`PLOTS`, in order. ``plotly.min.js`` is
@@ -117,7 +122,7 @@ def write_plots(study: optuna.Study, out_dir: Path) -> list[PlotResult]:
     """
     results = []
     for spec in PLOTS:
-        reason = spec.skip_reason(study)
+        reason = (skip or {}).get(spec.stem) or spec.skip_reason(study)
         if reason:
             results.append(PlotResult(spec.stem, spec.title, (), skipped=reason))
             continue
@@ -126,3 +131,33 @@ def write_plots(study: optuna.Study, out_dir: Path) -> list[PlotResult]:
             files.append(out_dir / "plotly.min.js")
         results.append(PlotResult(spec.stem, spec.title, tuple(files)))
     return results
+
+
+def write_partial_dependence(curves: Mapping[str, pd.DataFrame], path: Path) -> Path:
+    """Draws each partial-dependence curve (``value`` vs ``predicted``) side by side as PNG.
+
+    Args:
+        curves: Per parameter, a frame with ``value``, ``predicted`` and ``log`` columns.
+        path: The PNG to write.
+
+    Returns:
+        ``path``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(curves), figsize=(3.2 * len(curves), 3.0), squeeze=False)
+    try:
+        for ax, (name, frame) in zip(axes[0], curves.items(), strict=True):
+            ax.plot(frame["value"], frame["predicted"], marker="o", markersize=3)
+            ax.set_xscale("log" if bool(frame["log"].iloc[0]) else "linear")
+            ax.set_title(name, fontsize=8)
+            ax.tick_params(labelsize=7)
+        axes[0][0].set_ylabel("predicted value", fontsize=8)
+        fig.tight_layout()
+        fig.savefig(path, dpi=PNG_DPI)
+    finally:
+        plt.close(fig)
+    return path

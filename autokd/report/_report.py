@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 import math
 from pathlib import Path
+import warnings
 
 import optuna
 from optuna.importance import FanovaImportanceEvaluator
@@ -14,7 +15,13 @@ import pandas as pd
 
 from autokd.exceptions import AutokdError
 from autokd.logging import get_logger
+from autokd.report._analysis import Analysis
+from autokd.report._analysis import analyse_study
+from autokd.report._findings import ALL_TRIALS_CSV
+from autokd.report._findings import PD_PNG
+from autokd.report._markdown import ranks_something
 from autokd.report._markdown import render_report
+from autokd.report._plots import write_partial_dependence
 from autokd.report._plots import write_plots
 
 __all__ = ["compute_importances", "write_report"]
@@ -58,7 +65,7 @@ def _importances(study: optuna.Study) -> tuple[pd.DataFrame, str]:
         )
     except Exception as exc:  # An empty intersection space, a multi-objective study...
         fanova, fanova_error = {}, f"{type(exc).__name__}: {exc}"
-        _logger.warning("fANOVA importances skipped: %s", fanova_error)
+        _logger.info("fANOVA importances skipped: %s", fanova_error)
     frame = pd.DataFrame(
         {
             "param": names,
@@ -116,7 +123,11 @@ def write_report(
 
     ``report.md`` opens with the parameters that mattered most, then a summary table (trial
     counts per state, best value, trial and params, and every entry of ``summary``), the
-    importance table of both evaluators with the parameters fANOVA dropped, and the plots.
+    all-trial analysis of :func:`autokd.report.analyse_study` (importances with 90% intervals
+    at a learning-curve rung, loss terms on vs off, per-choice means, partial dependence,
+    what to search next), the complete-trial importance table of both evaluators with the
+    parameters fANOVA dropped (or one sentence when PED-ANOVA ranks all equally), and the
+    plots. Library warnings raised meanwhile go to ``report.log``, not the terminal.
     Each plot is written as offline HTML (sharing one ``plotly.min.js``) and as PNG. Plots the
     study cannot support yet (fewer than 2 complete trials for importances, no intermediate
     values) are skipped with a note in ``report.md``.
@@ -128,8 +139,9 @@ def write_report(
         summary: Extra rows for the summary table, such as ``{"teacher accuracy": 0.981}``.
 
     Returns:
-        The paths written: ``importances.csv``, ``trials.csv``, ``report.md``, then the plot
-        files (``<plot>.html``, ``<plot>.png`` and ``plotly.min.js``).
+        The paths written: ``importances.csv`` (complete trials), ``importances_all_trials.csv``,
+        ``trials.csv``, ``report.md``, ``report.log``, ``partial_dependence.png`` (when there
+        are curves), then the plot files (``<plot>.html``, ``<plot>.png``, ``plotly.min.js``).
 
     Raises:
         AutokdError: If the study has more than one objective.
@@ -147,13 +159,44 @@ def write_report(
         )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    importances, fanova_error = _importances(study)
-    paths = [out_dir / "importances.csv", out_dir / "trials.csv", out_dir / "report.md"]
+    with warnings.catch_warnings(record=True) as caught:  # Into report.log, not the terminal.
+        warnings.simplefilter("always")
+        importances, fanova_error = _importances(study)
+        n_complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+        skip = {}
+        if not importances.empty and not ranks_something(importances, n_complete):
+            skip["param_importances"] = (
+                "complete-trial importances omitted; see What mattered (all trials)"
+            )
+        plots = write_plots(study, out_dir, skip=skip)
+    analysis = analyse_study(study)
+    names = ("importances.csv", ALL_TRIALS_CSV, "trials.csv", "report.md", "report.log")
+    paths = [out_dir / name for name in names]
     importances.to_csv(paths[0], index=False)
-    _write_trials_csv(study, paths[1])
-    plots = write_plots(study, out_dir)
+    analysis.importances.to_csv(paths[1], index=False)
+    _write_trials_csv(study, paths[2])
+    if analysis.curves:
+        paths.append(write_partial_dependence(analysis.curves, out_dir / PD_PNG))
     text = render_report(
-        study, importances, fanova_error=fanova_error, plots=plots, summary=summary or {}
+        study,
+        importances,
+        fanova_error=fanova_error,
+        plots=plots,
+        summary=summary or {},
+        analysis=analysis,
     )
-    paths[2].write_text(text, encoding="utf-8")
+    paths[3].write_text(text, encoding="utf-8")
+    _write_log(paths[4], [_warning_text(w) for w in caught], fanova_error, analysis)
     return paths + [path for plot in plots for path in plot.files]
+
+
+def _warning_text(caught: warnings.WarningMessage) -> str:
+    return f"{caught.category.__name__}: {caught.message} ({caught.filename}:{caught.lineno})"
+
+
+def _write_log(path: Path, complete: list[str], fanova_error: str, analysis: Analysis) -> None:
+    """report.log: what the libraries warned about while the report was computed."""
+    lines = [f"complete-trial importances and plots: {text}" for text in complete]
+    lines += [f"complete-trial importances: fANOVA failed: {fanova_error}"] * bool(fanova_error)
+    lines += [f"all-trial analysis: {text}" for text in analysis.warnings]
+    path.write_text("\n".join(lines or ["No warnings."]) + "\n", encoding="utf-8")

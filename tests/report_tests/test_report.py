@@ -236,10 +236,14 @@ def test_report_links_every_plot(report: tuple[Path, list]) -> None:
 
 
 def test_returned_paths_are_exactly_the_files_written(report: tuple[Path, list]) -> None:
-    # The returned list names every file in out_dir once, and nothing else.
+    # The returned list names every file in out_dir once, and nothing else (no lr,
+    # temperature or alpha here, so no partial-dependence PNG).
     out_dir, paths = report
     assert sorted(paths) == sorted(out_dir.iterdir())
-    assert len(paths) == 3 + 2 * len(PLOT_STEMS) + 1
+    tables = ("importances.csv", "importances_all_trials.csv", "trials.csv")
+    plots = {f"{stem}.{ext}" for stem in PLOT_STEMS for ext in ("html", "png")}
+    expected = {*tables, "report.md", "report.log", "plotly.min.js", *plots}
+    assert len(paths) == len(expected) and {p.name for p in paths} == expected
 
 
 def test_fewer_than_two_complete_trials(tmp_path: Path) -> None:
