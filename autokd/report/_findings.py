@@ -88,6 +88,14 @@ def importance_section(analysis: Analysis) -> list[str]:
     ]
 
 
+def _on_off(diff: float, low: float, high: float) -> str:
+    if math.isnan(diff):
+        return "-"
+    if math.isnan(low):
+        return f"{diff:+.4f} (no interval)"
+    return f"{diff:+.4f} {_interval(low, high, 4)}"
+
+
 def _terms(frame: pd.DataFrame) -> list[str]:
     if frame.empty:
         return []
@@ -96,9 +104,9 @@ def _terms(frame: pd.DataFrame) -> list[str]:
             f"`{r.term}`",
             r.n_on,
             r.n_off,
-            r.mean_on,
-            r.mean_off,
-            "-" if math.isnan(r.diff) else f"{r.diff:+.4f} {_interval(r.low, r.high, 4)}",
+            "-" if math.isnan(r.mean_on) else f"{r.mean_on:.4f}",
+            "-" if math.isnan(r.mean_off) else f"{r.mean_off:.4f}",
+            _on_off(r.diff, r.low, r.high),
         )
         for r in frame.itertuples()
     ]
@@ -106,7 +114,7 @@ def _terms(frame: pd.DataFrame) -> list[str]:
     return [
         "### Loss terms on vs off",
         "",
-        'Mean value at the rung with the term on minus off; 95% Welch t-interval ("-" '
+        "Mean value at the rung with the term on minus off; 95% Welch t-interval (none "
         "when a side has fewer than 2 trials). A raw comparison: other parameters vary too.",
         "",
         *markdown_table(header, rows),
