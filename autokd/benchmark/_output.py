@@ -79,7 +79,33 @@ def summary(result: BenchmarkResult) -> dict[str, Any]:
         },
         "seconds": round(result.seconds, 1),
         "final_epochs": result.winner.recipe.optim.epochs if result.winner.recipe else None,
+        "teacher_test_acc": teacher_test_acc(result),
     }
+
+
+def teacher_test_acc(result: BenchmarkResult) -> float | None:
+    """The teacher's recorded test accuracy (None when unknown)."""
+    recipe = result.winner.recipe
+    teacher = recipe.teacher if recipe is not None else None
+    return None if teacher is None else teacher.test_acc
+
+
+def headroom_note(record: dict[str, Any]) -> str:
+    """A warning when the student without distillation is as good as its teacher.
+
+    Distillation moves the student towards the teacher's outputs; a teacher that the student
+    already matches on its own has nothing to transfer, and no recipe can be expected to beat
+    ``no_kd``. Empty when there is no ``no_kd`` row or no recorded teacher accuracy.
+    """
+    teacher = record.get("teacher_test_acc")
+    no_kd = next((r for r in record["rows"] if r["name"] == "no_kd" and "test_mean" in r), None)
+    if teacher is None or no_kd is None or no_kd["test_mean"] < teacher:
+        return ""
+    return (
+        f"Note: the student without distillation ({no_kd['test_mean']:.4f}) is as good as "
+        f"its teacher (test {teacher:.4f}) at this budget: the teacher has little to teach, "
+        "so no distillation recipe can be expected to beat no_kd. Use a stronger teacher."
+    )
 
 
 def _pm(row: dict[str, Any]) -> str:
@@ -118,6 +144,8 @@ def render_text(record: dict[str, Any]) -> str:
         err = f"  ({row['error']})" if row["error"] else ""
         lines.append(f"  {row['name']:{width}s}  {_pm(row):17s}  {lr:11s}  {tail}{err}".rstrip())
     lines.append(_cost_line(record))
+    if note := headroom_note(record):
+        lines.append(note)
     return "\n".join(lines)
 
 
@@ -153,6 +181,8 @@ def render_markdown(study: str, record: dict[str, Any]) -> str:
             cells[-1] = f"failed: {row['error']}"
         lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
     lines += ["", _cost_line(record), f"Benchmark time: {record['seconds'] / 60:.1f} min.", ""]
+    if note := headroom_note(record):
+        lines += [f"**{note}**", ""]
     return "\n".join(lines)
 
 
